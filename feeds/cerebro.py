@@ -1,0 +1,263 @@
+"""One call to a ready Cerebro with IWM, SPY, VIX and SGOV aligned on the NYSE calendar.
+
+``prepare_feeds`` loads and aligns the data once (it can be reused across many runs);
+``build_cerebro`` turns it into a Cerebro with a guarded broker::
+
+    cerebro = build_cerebro("2010-01-01", "2024-12-31")
+    cerebro.addstrategy(MyStrategy)
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import backtrader as bt
+import pandas as pd
+
+from .calendar import nyse_sessions
+from .cash import CASH_FEED, splice_cash
+from .errors import DataError, SignalOnlyFeedError
+from .pandas_feed import TotalReturnData, adjusted_bars
+from .prices import load_prices
+
+TRADED = ("IWM", "SPY")
+SIGNAL_ONLY = ("VIX",)
+FEED_NAMES = ("IWM", "SPY", "VIX", CASH_FEED)
+DEFAULT_START = "2010-01-01"
+DEFAULT_END = "2024-12-31"
+DEFAULT_WARMUP_SESSIONS = 300
+DEFAULT_VIX_MAX_FILL = 3
+
+
+@dataclass(frozen=True)
+class FeedSet:
+    """Aligned adjusted bars for every feed, ready to become Backtrader feeds.
+
+    ``bars[name]``: adjusted bars (``feeds.pandas_feed.adjusted_bars`` layout) on the same sessions, warm-up included.
+    ``start``/``end``: first and last measured session; bars before ``start`` are warm-up history.
+    ``sources``: where each feed's data came from. ``notes``: what the run's output must say.
+    """
+
+    bars: dict[str, pd.DataFrame]
+    start: pd.Timestamp
+    end: pd.Timestamp
+    sources: dict[str, str]
+    notes: tuple[str, ...] = field(default=())
+    signal_only: tuple[str, ...] = SIGNAL_ONLY
+
+    @property
+    def sessions(self) -> pd.DatetimeIndex:
+        return next(iter(self.bars.values())).index
+
+    def coverage(self) -> pd.DataFrame:
+        """One row per feed: source, first warm-up session, first/last measured session, sessions."""
+        rows = []
+        for name, bars in self.bars.items():
+            measured = bars.loc[self.start:self.end]
+            rows.append(
+                {
+                    "feed": name,
+                    "source": self.sources[name],
+                    "warm-up from": bars.index[0].date(),
+                    "first": measured.index[0].date(),
+                    "last": measured.index[-1].date(),
+                    "sessions": len(measured),
+                    "role": "signal only" if name in self.signal_only else "traded",
+                }
+            )
+        return pd.DataFrame(rows).set_index("feed")
+
+
+def _align_traded(bars: pd.DataFrame, symbol: str, source: str, sessions: pd.DatetimeIndex) -> pd.DataFrame:
+    extra = bars.index.difference(sessions)
+    extra = extra[(extra >= sessions[0]) & (extra <= sessions[-1])]
+    if len(extra):
+        raise DataError(f"{symbol} ({source}): row on {extra[0].date()}, which is not an NYSE session")
+    missing = sessions.difference(bars.index)
+    if len(missing):
+        raise DataError(
+            f"{symbol} ({source}): missing NYSE session {missing[0].date()}"
+            + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+            + "; a traded ETF must have a bar on every session"
+        )
+    return bars.loc[sessions]
+
+
+def _align_signal(bars: pd.DataFrame, symbol: str, source: str, sessions: pd.DatetimeIndex, max_fill: int) -> tuple[pd.DataFrame, list[str]]:
+    aligned = bars.reindex(sessions)
+    gaps = aligned["close"].isna()
+    notes = []
+    if gaps.any():
+        if gaps.iloc[0]:
+            raise DataError(f"{symbol} ({source}): no value on the first session {sessions[0].date()}")
+        run_id = (~gaps).cumsum()
+        run_len = gaps.groupby(run_id).transform("sum")
+        too_long = gaps & (run_len > max_fill)
+        if too_long.any():
+            first = too_long.idxmax()
+            raise DataError(
+                f"{symbol} ({source}): {int(run_len[first])} sessions missing from {first.date()}, "
+                f"more than the {max_fill} that may be carried forward"
+            )
+        filled = list(sessions[gaps.to_numpy()].date)
+        msg = f"{symbol}: {len(filled)} missing session(s) carried forward from the previous value: " + ", ".join(
+            str(d) for d in filled[:5]
+        ) + (" ..." if len(filled) > 5 else "")
+        warnings.warn(msg, stacklevel=3)
+        notes.append(msg)
+        aligned = aligned.ffill()
+        aligned.loc[gaps, "volume"] = 0.0
+    return aligned, notes
+
+
+def prepare_feeds(
+    start: str | pd.Timestamp = DEFAULT_START,
+    end: str | pd.Timestamp = DEFAULT_END,
+    *,
+    source: str = "bundled",
+    warmup_sessions: int = DEFAULT_WARMUP_SESSIONS,
+    vix_max_fill: int = DEFAULT_VIX_MAX_FILL,
+    cache_dir=None,
+) -> FeedSet:
+    """Load IWM, SPY, VIX and the cash sleeve from ``source`` and align them on NYSE sessions.
+
+    ``warmup_sessions`` sessions before ``start`` are included as indicator history when the traded ETFs
+    have them (fewer, with a note, when they start later). Raises DataError for a range the data does not cover.
+    """
+    if not isinstance(warmup_sessions, int) or warmup_sessions < 0:
+        raise ValueError(f"warmup_sessions must be a whole number >= 0, not {warmup_sessions!r}")
+    if not isinstance(vix_max_fill, int) or vix_max_fill < 0:
+        raise ValueError(f"vix_max_fill must be a whole number >= 0, not {vix_max_fill!r}")
+    measured = nyse_sessions(start, end)
+    if len(measured) == 0:
+        raise DataError(f"no NYSE session between {pd.Timestamp(start).date()} and {pd.Timestamp(end).date()}")
+    history = nyse_sessions(measured[0] - pd.Timedelta(days=int(warmup_sessions * 1.6) + 10), measured[0])
+    want_from = history[max(0, len(history) - 1 - warmup_sessions)]
+
+    risk = _load_from(TRADED + SIGNAL_ONLY, want_from, measured[0], end, source, cache_dir)
+    notes = list(risk.notes)
+    first_common = max(risk.frames[s].index[0] for s in TRADED + SIGNAL_ONLY)
+    warm_from = max(want_from, first_common)
+    if warm_from > want_from:
+        notes.append(
+            f"warm-up shortened: data for {', '.join(TRADED + SIGNAL_ONLY)} starts on {first_common.date()}, "
+            f"so indicators have {len(nyse_sessions(warm_from, measured[0])) - 1} sessions of history before {measured[0].date()}"
+        )
+    sessions = nyse_sessions(warm_from, measured[-1])
+    bars, sources = {}, dict(risk.sources)
+    for sym in TRADED:
+        bars[sym] = adjusted_bars(_align_traded(risk.frames[sym], sym, risk.sources[sym], sessions))
+    for sym in SIGNAL_ONLY:
+        aligned, vix_notes = _align_signal(adjusted_bars(risk.frames[sym]), sym, risk.sources[sym], sessions, vix_max_fill)
+        bars[sym] = aligned
+        notes += vix_notes
+
+    cash_frames = _load_cash(sessions, end, source, cache_dir)
+    bil, sgov = cash_frames.frames.get("BIL"), cash_frames.frames.get("SGOV")
+    sleeve, cash_notes = splice_cash(bil, sgov, sessions)
+    bars[CASH_FEED] = _align_traded(sleeve, CASH_FEED, "cash sleeve", sessions)
+    notes += list(cash_frames.notes) + cash_notes
+    sources[CASH_FEED] = " + ".join(f"{s} from {cash_frames.sources[s]}" for s in cash_frames.frames)
+    bars = {name: bars[name] for name in FEED_NAMES}
+    sources = {name: sources[name] for name in FEED_NAMES}
+    return FeedSet(bars=bars, start=measured[0], end=measured[-1], sources=sources, notes=tuple(notes))
+
+
+def _load_from(symbols, want_from, first_measured, end, source, cache_dir):
+    """Load ``symbols`` from ``want_from`` when the data has it, else from its first row (must be <= first_measured)."""
+    prices = load_prices(symbols, None, end, source=source, cache_dir=cache_dir)
+    for sym, frame in prices.frames.items():
+        if frame.index[0] > first_measured:
+            raise DataError(
+                f"{sym} ({prices.sources[sym]}): requested start {first_measured.date()} is before the first row {frame.index[0].date()}"
+            )
+    frames = {s: f.loc[f.index >= want_from] for s, f in prices.frames.items()}
+    return type(prices)(frames, prices.sources, prices.notes)
+
+
+def _load_cash(sessions, end, source, cache_dir):
+    """SGOV, plus BIL when the sessions start before SGOV's first bar (BIL alone when they end before it)."""
+    sgov = load_prices(["SGOV"], None, None, source=source, cache_dir=cache_dir)
+    sgov_frame = sgov.frames["SGOV"].loc[: sessions[-1]]
+    if len(sgov_frame) and sgov_frame.index[0] <= sessions[0]:
+        return type(sgov)({"SGOV": sgov_frame}, sgov.sources, sgov.notes)
+    bil = load_prices(["BIL"], None, None, source=source, cache_dir=cache_dir)
+    frames, sources = {"BIL": bil.frames["BIL"]}, dict(bil.sources)
+    if len(sgov_frame):
+        frames["SGOV"] = sgov_frame
+        sources.update(sgov.sources)
+    return type(sgov)(frames, sources, bil.notes + sgov.notes)
+
+
+class GuardedBroker(bt.brokers.BackBroker):
+    """Backtrader's broker, refusing orders on signal-only feeds (``tradable=False``) with SignalOnlyFeedError."""
+
+    def _check_tradable(self, data) -> None:
+        if not getattr(data.p, "tradable", True):
+            raise SignalOnlyFeedError(f"{data._name} is a signal-only feed: it can be read but not traded")
+
+    def buy(self, owner, data, *args, **kwargs):
+        self._check_tradable(data)
+        return super().buy(owner, data, *args, **kwargs)
+
+    def sell(self, owner, data, *args, **kwargs):
+        self._check_tradable(data)
+        return super().sell(owner, data, *args, **kwargs)
+
+
+def make_feed(name: str, bars: pd.DataFrame, *, tradable: bool = True, trade_from=None, cash: bool = False) -> TotalReturnData:
+    """A TotalReturnData feed for adjusted ``bars``."""
+    return TotalReturnData(dataname=bars, name=name, tradable=tradable, trade_from=trade_from, cash=cash, plot=tradable)
+
+
+def build_cerebro(
+    start: str | pd.Timestamp = DEFAULT_START,
+    end: str | pd.Timestamp = DEFAULT_END,
+    *,
+    feeds: FeedSet | None = None,
+    source: str = "bundled",
+    cash: float = 100_000.0,
+    commission: float = 0.0,
+    commission_per_share: float = 0.0,
+    slippage: float = 0.0,
+    cheat_on_open: bool = True,
+    stdstats: bool = False,
+    warmup_sessions: int = DEFAULT_WARMUP_SESSIONS,
+    cache_dir=None,
+) -> bt.Cerebro:
+    """A Cerebro with feeds IWM, SPY, VIX (signal only) and SGOV (cash sleeve), in that order, and a guarded broker.
+
+    ``feeds`` reuses already prepared data (no reload); otherwise it is prepared from ``source`` for
+    ``start``..``end``. ``commission`` is a fraction of traded value, ``commission_per_share`` a fixed
+    amount per share (both may be combined), ``slippage`` a fraction of price. With ``cheat_on_open``
+    strategies may trade in ``next_open`` at that session's open. The FeedSet is kept as ``cerebro.feedset``.
+    """
+    for name, value in (("cash", cash), ("commission", commission), ("commission_per_share", commission_per_share), ("slippage", slippage)):
+        if not isinstance(value, (int, float)) or value != value or value < 0:
+            raise ValueError(f"{name} must be a number >= 0, not {value!r}")
+    if cash <= 0:
+        raise ValueError(f"cash must be > 0, not {cash!r}")
+    if feeds is None:
+        feeds = prepare_feeds(start, end, source=source, warmup_sessions=warmup_sessions, cache_dir=cache_dir)
+    cerebro = bt.Cerebro(cheat_on_open=cheat_on_open, stdstats=stdstats)
+    cerebro.broker = GuardedBroker()
+    cerebro.broker.setcash(float(cash))
+    if commission or commission_per_share:
+        cerebro.broker.addcommissioninfo(CostInfo(commission=commission, per_share=commission_per_share))
+    if slippage:
+        cerebro.broker.set_slippage_perc(slippage, slip_open=True, slip_match=True, slip_out=False)
+    for name, bars in feeds.bars.items():
+        cerebro.adddata(make_feed(
+                name, bars, tradable=name not in feeds.signal_only, trade_from=feeds.start, cash=name == CASH_FEED
+            ), name=name)
+    cerebro.feedset = feeds
+    return cerebro
+
+
+class CostInfo(bt.CommInfoBase):
+    """Stock-like commission: ``commission`` x traded value + ``per_share`` x shares, on every fill."""
+
+    params = (("stocklike", True), ("commtype", bt.CommInfoBase.COMM_PERC), ("percabs", True), ("per_share", 0.0))
+
+    def _getcommission(self, size, price, pseudoexec):
+        return abs(size) * (price * self.p.commission + self.p.per_share)

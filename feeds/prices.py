@@ -1,0 +1,128 @@
+"""The single entry point for prices: ``load_prices(symbols, start, end, source=...)``.
+
+Sources:
+- ``"bundled"`` (default): the real daily Yahoo bars shipped in ``feeds/data/`` (provenance: ``feeds/data/SOURCES.md``).
+- ``"yahoo"``: yfinance 1.x with ``auto_adjust=False``, cached on disk per symbol (see ``feeds.yahoo``).
+- ``"csv:DIR"``: a folder of ``SYMBOL.csv`` files in the bundled layout
+  (``Date,Open,High,Low,Close,Adj Close,Volume``).
+
+``Close`` is the raw (split-adjusted only) price and ``Adj Close`` the total-return price.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .calendar import nyse_sessions
+from .errors import DataError
+from .validate import validate_bars
+
+BUNDLED_DIR = Path(__file__).resolve().parent / "data"
+BUNDLED_SYMBOLS = ("SPY", "IWM", "VIX", "BIL", "SGOV")
+
+
+@dataclass(frozen=True)
+class PriceSet:
+    """Validated daily bars per symbol, with where each symbol came from.
+
+    ``frames[sym]``: DataFrame indexed by ``Date`` with Open, High, Low, Close, Adj Close, Volume.
+    ``sources[sym]``: e.g. ``"bundled:SPY.csv"``, ``"yahoo:cache"``, ``"csv:/path/SPY.csv"``.
+    ``notes``: things the run's output must say (fallbacks, gaps filled, ...).
+    """
+
+    frames: dict[str, pd.DataFrame]
+    sources: dict[str, str]
+    notes: tuple[str, ...] = field(default=())
+
+    def coverage(self) -> pd.DataFrame:
+        """One row per symbol: source, first and last date, rows."""
+        rows = [
+            {"symbol": s, "source": self.sources[s], "first": f.index[0].date(), "last": f.index[-1].date(), "rows": len(f)}
+            for s, f in self.frames.items()
+        ]
+        return pd.DataFrame(rows).set_index("symbol")
+
+
+def _normalise_symbols(symbols) -> list[str]:
+    if isinstance(symbols, str):
+        symbols = [symbols]
+    out = []
+    for s in symbols:
+        if not isinstance(s, str) or not s.strip():
+            raise DataError(f"symbol {s!r} is not a non-empty string")
+        s = s.strip().upper()
+        if s not in out:
+            out.append(s)
+    if not out:
+        raise DataError("no symbols requested")
+    return out
+
+
+def read_csv_bars(path: Path, symbol: str) -> pd.DataFrame:
+    """Read and validate one CSV in the bundled layout."""
+    try:
+        raw = pd.read_csv(path, index_col="Date")
+    except FileNotFoundError:
+        raise DataError(f"{symbol}: file not found: {path}") from None
+    except ValueError as exc:  # e.g. no Date column
+        raise DataError(f"{symbol} ({path}): cannot read as bars with a Date column: {exc}") from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{symbol} ({path}): malformed CSV: {exc}") from None
+    return validate_bars(raw, symbol, str(path))
+
+
+def check_range(frame: pd.DataFrame, symbol: str, origin: str, start, end) -> pd.DataFrame:
+    """Slice ``frame`` to [start, end]; DataError if the data does not cover every NYSE session in that range."""
+    start = pd.Timestamp(start) if start is not None else frame.index[0]
+    end = pd.Timestamp(end) if end is not None else frame.index[-1]
+    if start > end:
+        raise DataError(f"requested start {start.date()} is after end {end.date()}")
+    sessions = nyse_sessions(start, end)
+    if len(sessions) == 0:
+        raise DataError(f"no NYSE session between {start.date()} and {end.date()}")
+    if frame.index[0] > sessions[0]:
+        raise DataError(
+            f"{symbol} ({origin}): requested start {start.date()} is before the first row {frame.index[0].date()}"
+        )
+    if frame.index[-1] < sessions[-1]:
+        raise DataError(f"{symbol} ({origin}): requested end {end.date()} is after the last row {frame.index[-1].date()}")
+    return frame.loc[start:end]
+
+
+def load_prices(symbols, start=None, end=None, source: str = "bundled", cache_dir: str | Path | None = None) -> PriceSet:
+    """Load validated daily bars for ``symbols`` between ``start`` and ``end`` (inclusive) from ``source``.
+
+    Raises DataError for an unknown symbol or source, bad data, or a range the data does not cover.
+    """
+    symbols = _normalise_symbols(symbols)
+    if not isinstance(source, str):
+        raise DataError(f"source must be 'bundled', 'yahoo' or 'csv:DIR', not {source!r}")
+    if source == "yahoo":
+        from .yahoo import load_yahoo  # imported lazily: yfinance is slow to import
+
+        return load_yahoo(symbols, start, end, cache_dir=cache_dir)
+    if source == "bundled":
+        folder, tag = BUNDLED_DIR, "bundled"
+        unknown = [s for s in symbols if s not in BUNDLED_SYMBOLS]
+        if unknown:
+            raise DataError(f"unknown symbol(s) {', '.join(unknown)} for source 'bundled'; it has {', '.join(BUNDLED_SYMBOLS)}")
+    elif source.startswith("csv:"):
+        folder, tag = Path(source[4:]).expanduser(), "csv"
+        if not folder.is_dir():
+            raise DataError(f"source {source!r}: folder {folder} does not exist")
+    else:
+        raise DataError(f"unknown source {source!r}: use 'bundled', 'yahoo' or 'csv:DIR'")
+
+    frames, sources = {}, {}
+    for sym in symbols:
+        path = folder / f"{sym}.csv"
+        if tag == "csv" and not path.is_file():
+            have = sorted(p.stem for p in folder.glob("*.csv"))
+            raise DataError(f"unknown symbol {sym} for source {source!r}: no file {path} (found: {', '.join(have) or 'none'})")
+        frame = read_csv_bars(path, sym)
+        origin = f"bundled:{path.name}" if tag == "bundled" else f"csv:{path}"
+        frames[sym] = check_range(frame, sym, str(path), start, end)
+        sources[sym] = origin
+    return PriceSet(frames, sources)

@@ -1,0 +1,8 @@
+"""Backtrader strategies: thin classes over the pure signal functions in ``strategies.signals``.
+
+Every strategy registers itself (``strategies.registry.register``) so the runner finds it.
+"""
+from .base import PortfolioStrategy, check_choice, check_number
+from .registry import Entry, get, load_user_module, register, registered
+
+__all__ = ["Entry", "PortfolioStrategy", "check_choice", "check_number", "get", "load_user_module", "register", "registered"]

@@ -1,0 +1,150 @@
+"""Plumbing shared by every strategy: warm-up guard, parameter validation, target-weight rebalancing."""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import backtrader as bt
+
+from feeds import trade_from
+
+
+class PortfolioStrategy(bt.Strategy):
+    """Base class for strategies that hold target weights of named feeds.
+
+    Params:
+    - ``cash_buffer`` (0.001): fraction of portfolio value left unallocated so that buys never fail for cash
+      after commissions, slippage and whole-share rounding.
+
+    Subclasses implement ``validate_params()`` and trade with ``rebalance()`` outside ``warming_up()``.
+    """
+
+    params = (("cash_buffer", 0.001),)
+
+    def __init__(self) -> None:
+        self.validate_params()
+        self._trade_from = trade_from(self.datas)
+        self.rejected_orders: list[bt.Order] = []
+
+    # -- parameters ----------------------------------------------------------------------------------------
+    def validate_params(self) -> None:
+        """Raise ValueError naming the parameter when a value is out of range. Subclasses extend it."""
+        check_number(self, "cash_buffer", lo=0.0, hi=0.5)
+
+    # -- time ----------------------------------------------------------------------------------------------
+    # Backtrader trap: in runonce mode ``next_open`` is called before the strategy's own clock advances, so
+    # ``self.datetime`` and ``len(self)`` still show the previous bar there. The feeds are already on the
+    # current bar, so time is read from the first feed's clock, which is right in ``next`` and ``next_open``.
+    def now(self):
+        """The current bar's datetime (correct in both ``next`` and ``next_open``)."""
+        return self.datas[0].datetime.datetime(0)
+
+    def bar_count(self) -> int:
+        """Bars seen so far including the current one (correct in both ``next`` and ``next_open``)."""
+        return len(self.datas[0])
+
+    def warming_up(self) -> bool:
+        """True on bars before the first measured session (feed param ``trade_from``): read, don't trade."""
+        return self._trade_from is not None and self.now() < self._trade_from
+
+    def first_measured_session(self) -> bool:
+        """True on the first bar that is not warm-up."""
+        if self.warming_up():
+            return False
+        if self.bar_count() == 1:
+            return True
+        return self._trade_from is not None and self.datas[0].datetime.datetime(-1) < self._trade_from
+
+    def first_session_of_month(self) -> bool:
+        """True on the first bar of a calendar month (the first bar of the data counts)."""
+        clock = self.datas[0].datetime
+        return self.bar_count() == 1 or clock.date(0).month != clock.date(-1).month
+
+    def is_rebalance_day(self) -> bool:
+        """A measured bar that is the first measured session or the first session of a month."""
+        return not self.warming_up() and (self.first_measured_session() or self.first_session_of_month())
+
+    # -- orders --------------------------------------------------------------------------------------------
+    def notify_order(self, order: bt.Order) -> None:
+        if order.status in (order.Margin, order.Rejected):
+            self.rejected_orders.append(order)
+
+    def portfolio_value(self, at: str = "open") -> float:
+        """Cash plus positions marked at this bar's ``open`` or ``close`` (adjusted prices)."""
+        value = self.broker.getcash()
+        for data in self.datas:
+            size = self.getposition(data).size
+            if size:
+                value += size * _price(data, at)
+        return value
+
+    def current_weights(self, at: str = "close") -> dict[str, float]:
+        """Each feed's position value as a fraction of portfolio value, marked at ``at``."""
+        value = self.portfolio_value(at)
+        return {d._name: self.getposition(d).size * _price(d, at) / value for d in self.datas if self.getposition(d).size}
+
+    def rebalance(self, weights: Mapping[str, float], *, at: str = "open") -> list[bt.Order]:
+        """Trade every tradable feed to ``weights`` (feed name -> fraction of portfolio value; missing = 0).
+
+        Reads positions, cash and each feed's ``at`` price ("open" when called from ``next_open`` under
+        cheat-on-open, "close" with cheat-on-close). Writes market orders, whole shares, rounded toward zero,
+        all reducing orders (sells) submitted before any buy so the broker's cash check sees their proceeds.
+        Negative weights are short positions. Returns the orders submitted.
+        """
+        names = {d._name: d for d in self.datas}
+        unknown = [n for n in weights if n not in names]
+        if unknown:
+            raise KeyError(f"rebalance: no feed named {', '.join(unknown)}; feeds are {', '.join(names)}")
+        gross = sum(abs(w) for w in weights.values())
+        if gross > 2.0 + 1e-9:
+            raise ValueError(f"rebalance: gross weight {gross:.3f} exceeds 2 (weights {dict(weights)})")
+        value = self.portfolio_value(at) * (1.0 - self.p.cash_buffer)
+        deltas = []
+        for name, data in names.items():
+            weight = float(weights.get(name, 0.0))
+            current = self.getposition(data).size
+            if weight and not getattr(data.p, "tradable", True):
+                raise ValueError(f"rebalance: {name} is a signal-only feed and cannot be held")
+            if not weight and not current:
+                continue
+            price = _price(data, at)
+            target = math.trunc(weight * value / price)
+            if target != current:
+                deltas.append((data, target - current, price))
+        orders = []
+        for data, delta, price in sorted(deltas, key=lambda item: item[1] > 0):
+            order = self.buy(data=data, size=delta, price=price) if delta > 0 else self.sell(data=data, size=-delta, price=price)
+            orders.append(order)
+        return orders
+
+
+def _price(data, at: str) -> float:
+    if at == "open":
+        return data.open[0]
+    if at == "close":
+        return data.close[0]
+    raise ValueError(f"at must be 'open' or 'close', not {at!r}")
+
+
+def check_number(strategy: bt.Strategy, name: str, *, lo: float | None = None, hi: float | None = None,
+                 integer: bool = False, allow_none: bool = False, lo_open: bool = False) -> None:
+    """Raise ValueError naming ``name`` when the strategy's param is not a number in [lo, hi] (or (lo, hi] with lo_open)."""
+    value = getattr(strategy.p, name)
+    cls = type(strategy).__name__
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise ValueError(f"{cls}: parameter {name} must be a number, not {value!r}")
+    if integer and int(value) != value:
+        raise ValueError(f"{cls}: parameter {name} must be a whole number, not {value!r}")
+    if lo is not None and (value <= lo if lo_open else value < lo):
+        raise ValueError(f"{cls}: parameter {name} must be {'>' if lo_open else '>='} {lo}, not {value!r}")
+    if hi is not None and value > hi:
+        raise ValueError(f"{cls}: parameter {name} must be <= {hi}, not {value!r}")
+
+
+def check_choice(strategy: bt.Strategy, name: str, choices) -> None:
+    """Raise ValueError naming ``name`` when the strategy's param is not one of ``choices``."""
+    value = getattr(strategy.p, name)
+    if value not in choices:
+        raise ValueError(f"{type(strategy).__name__}: parameter {name} must be one of {', '.join(map(repr, choices))}, not {value!r}")
