@@ -17,6 +17,12 @@ class PortfolioStrategy(bt.Strategy):
       after commissions, slippage and whole-share rounding.
 
     Subclasses implement ``validate_params()`` and trade with ``rebalance()`` outside ``warming_up()``.
+
+    Protocol read by the analyzers (they know no particular strategy):
+    - ``rebalance_log``: one ``(datetime, reason, weights)`` per ``rebalance()`` call, orders or not.
+      ``reason`` "scheduled" marks a planned rebalance (the published "trades"); others (e.g. "breaker",
+      "vix", "stop") mark unscheduled ones.
+    - ``rejected_orders``: orders the broker refused (Margin/Rejected).
     """
 
     params = (("cash_buffer", 0.001),)
@@ -25,6 +31,7 @@ class PortfolioStrategy(bt.Strategy):
         self.validate_params()
         self._trade_from = trade_from(self.datas)
         self.rejected_orders: list[bt.Order] = []
+        self.rebalance_log: list[tuple] = []
 
     # -- parameters ----------------------------------------------------------------------------------------
     def validate_params(self) -> None:
@@ -83,13 +90,14 @@ class PortfolioStrategy(bt.Strategy):
         value = self.portfolio_value(at)
         return {d._name: self.getposition(d).size * _price(d, at) / value for d in self.datas if self.getposition(d).size}
 
-    def rebalance(self, weights: Mapping[str, float], *, at: str = "open") -> list[bt.Order]:
+    def rebalance(self, weights: Mapping[str, float], *, at: str = "open", reason: str = "scheduled") -> list[bt.Order]:
         """Trade every tradable feed to ``weights`` (feed name -> fraction of portfolio value; missing = 0).
 
         Reads positions, cash and each feed's ``at`` price ("open" when called from ``next_open`` under
         cheat-on-open, "close" with cheat-on-close). Writes market orders, whole shares, rounded toward zero,
         all reducing orders (sells) submitted before any buy so the broker's cash check sees their proceeds.
-        Negative weights are short positions. Returns the orders submitted.
+        Negative weights are short positions. Appends ``(now, reason, weights)`` to ``rebalance_log``.
+        Returns the orders submitted.
         """
         names = {d._name: d for d in self.datas}
         unknown = [n for n in weights if n not in names]
@@ -98,6 +106,7 @@ class PortfolioStrategy(bt.Strategy):
         gross = sum(abs(w) for w in weights.values())
         if gross > 2.0 + 1e-9:
             raise ValueError(f"rebalance: gross weight {gross:.3f} exceeds 2 (weights {dict(weights)})")
+        self.rebalance_log.append((self.now(), reason, dict(weights)))
         value = self.portfolio_value(at) * (1.0 - self.p.cash_buffer)
         deltas = []
         for name, data in names.items():

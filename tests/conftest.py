@@ -1,0 +1,32 @@
+"""Shared fixtures. Expensive objects are session-scoped: the whole suite must stay under 5 minutes."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pandas as pd
+import pytest
+
+from feeds.prices import BUNDLED_DIR
+
+
+@pytest.fixture(scope="session")
+def feedset():
+    """Aligned feeds for 2010-01-01..2024-12-31 on the bundled data (with warm-up history)."""
+    from feeds import prepare_feeds
+
+    return prepare_feeds("2010-01-01", "2024-12-31")
+
+
+@pytest.fixture(scope="session")
+def raw_csv():
+    """Read a bundled CSV with plain pandas, independently of the code under test: raw_csv("SPY")."""
+    cache: dict[str, pd.DataFrame] = {}
+
+    def read(symbol: str) -> pd.DataFrame:
+        if symbol not in cache:
+            cache[symbol] = pd.read_csv(BUNDLED_DIR / f"{symbol}.csv", index_col="Date", parse_dates=True)
+        return cache[symbol].copy()
+
+    return read
