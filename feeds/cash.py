@@ -19,8 +19,8 @@ def splice_cash(bil: pd.DataFrame | None, sgov: pd.DataFrame | None, sessions: p
     (see ``adjusted_bars``): BIL up to and including SGOV's first session, SGOV after it, SGOV scaled so
     its level on that first session equals BIL's: the return on the splice day is BIL's, every later one
     SGOV's, and the level never jumps. Sessions before BIL's first bar are flat at BIL's first adjusted
-    close (0% return) with zero volume, and a note says so. ``raw_close`` is the raw close of whichever ETF
-    the row comes from (it jumps at the splice; it is not used for cash).
+    close (0% return) with zero volume, and a note says so. ``raw_close`` and ``volume`` are those of whichever ETF
+    the row comes from (raw_close jumps at the splice; it is not used for cash).
     """
     parts, notes = [], []
     first_needed = sessions[0]
@@ -39,7 +39,7 @@ def splice_cash(bil: pd.DataFrame | None, sgov: pd.DataFrame | None, sessions: p
             scale = sleeve.at[splice, "close"] / tail.at[splice, "close"]
             for col in ("open", "high", "low", "close"):
                 tail[col] = tail[col] * scale
-            tail.loc[splice, ["open", "high", "low", "close"]] = sleeve.loc[splice, ["open", "high", "low", "close"]]
+            tail.loc[splice] = sleeve.loc[splice]  # the splice day is BIL's bar
             sleeve = pd.concat([sleeve.loc[sleeve.index < splice], tail.loc[tail.index >= splice]])
             notes.append(
                 f"SGOV (cash sleeve): BIL {bil.index[0].date()}..{(splice - pd.Timedelta(days=1)).date()} "

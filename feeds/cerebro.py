@@ -124,9 +124,9 @@ def prepare_feeds(
     ``warmup_sessions`` sessions before ``start`` are included as indicator history when the traded ETFs
     have them (fewer, with a note, when they start later). Raises DataError for a range the data does not cover.
     """
-    if not isinstance(warmup_sessions, int) or warmup_sessions < 0:
+    if isinstance(warmup_sessions, bool) or not isinstance(warmup_sessions, int) or warmup_sessions < 0:
         raise ValueError(f"warmup_sessions must be a whole number >= 0, not {warmup_sessions!r}")
-    if not isinstance(vix_max_fill, int) or vix_max_fill < 0:
+    if isinstance(vix_max_fill, bool) or not isinstance(vix_max_fill, int) or vix_max_fill < 0:
         raise ValueError(f"vix_max_fill must be a whole number >= 0, not {vix_max_fill!r}")
     measured = nyse_sessions(start, end)
     if len(measured) == 0:
@@ -233,7 +233,7 @@ def build_cerebro(
     strategies may trade in ``next_open`` at that session's open. The FeedSet is kept as ``cerebro.feedset``.
     """
     for name, value in (("cash", cash), ("commission", commission), ("commission_per_share", commission_per_share), ("slippage", slippage)):
-        if not isinstance(value, (int, float)) or value != value or value < 0:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
             raise ValueError(f"{name} must be a number >= 0, not {value!r}")
     if cash <= 0:
         raise ValueError(f"cash must be > 0, not {cash!r}")

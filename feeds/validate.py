@@ -28,10 +28,13 @@ def validate_bars(frame: pd.DataFrame, symbol: str, origin: str) -> pd.DataFrame
         raise DataError(f"{where}: missing column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)}")
     if frame.empty:
         raise DataError(f"{where}: no rows")
-    try:
-        index = pd.DatetimeIndex(pd.to_datetime(frame.index, format="ISO8601"))
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"{where}: column Date has a value that is not a date: {exc}") from None
+    if isinstance(frame.index, pd.DatetimeIndex):
+        index = frame.index
+    else:
+        index = pd.DatetimeIndex(pd.to_datetime(frame.index, format="ISO8601", errors="coerce"))
+    if index.isna().any():
+        pos = int(index.isna().nonzero()[0][0])
+        raise DataError(f"{where}: column Date at row {pos + 2} is not a date (YYYY-MM-DD): {frame.index[pos]!r}")
     if index.tz is not None:
         index = index.tz_localize(None)
     out = frame.loc[:, list(COLUMNS)].copy()
