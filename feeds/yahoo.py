@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from .atomic import atomic_write_text
 from .calendar import as_date, nyse_sessions
 from .errors import DataError
 from .prices import BUNDLED_DIR, BUNDLED_SYMBOLS, PriceSet, check_range, check_symbol, read_csv_bars
@@ -125,24 +125,13 @@ def read_cache(folder: Path, symbol: str) -> CacheEntry:
     return entry
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_cache(entry: CacheEntry, symbol: str) -> None:
     """Write the entry's bars (bundled CSV layout) and metadata atomically."""
     entry.csv.parent.mkdir(parents=True, exist_ok=True)
     bars = entry.bars.copy()
     bars.index = bars.index.strftime("%Y-%m-%d")
     bars.index.name = "Date"
-    _atomic_write_text(entry.csv, bars.loc[:, list(COLUMNS)].to_csv())
+    atomic_write_text(entry.csv, bars.loc[:, list(COLUMNS)].to_csv())
     meta = {
         "symbol": symbol,
         "ticker": yahoo_ticker(symbol),
@@ -150,7 +139,7 @@ def write_cache(entry: CacheEntry, symbol: str) -> None:
         "requested_through": str(entry.requested_through.date()),
         "fetched": entry.fetched,
     }
-    _atomic_write_text(entry.meta_path, json.dumps(meta, indent=1) + "\n")
+    atomic_write_text(entry.meta_path, json.dumps(meta, indent=1) + "\n")
 
 
 # -- talking to yfinance -------------------------------------------------------------------------------------

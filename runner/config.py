@@ -1,0 +1,146 @@
+"""Run configuration: a TOML file with the same settings as the command line, so a comparison is one shareable file.
+
+Example::
+
+    [run]
+    start = "2010-01-01"
+    end = "2024-12-31"
+    cash = 100000
+    commission = 0.0005          # fraction of traded value
+    commission_per_share = 0.0
+    slippage = 0.0002            # fraction of price
+    source = "bundled"           # bundled | yahoo | csv:DIR
+    output = "output/latest"
+    plots = true
+
+    [strategies]
+    names = ["rotation", "ratio-rotation", "buy-hold-spy"]
+
+    [params.rotation]
+    lookback = 126
+"""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+RUN_KEYS = {
+    "start": str,
+    "end": str,
+    "cash": (int, float),
+    "commission": (int, float),
+    "commission_per_share": (int, float),
+    "slippage": (int, float),
+    "source": str,
+    "cache_dir": str,
+    "output": str,
+    "plots": bool,
+    "jobs": int,
+    "benchmark": str,
+}
+SECTIONS = ("run", "strategies", "params", "sweep", "walkforward")
+
+
+class ConfigError(ValueError):
+    """A bad configuration file or option: names the file, section and key."""
+
+
+def load_config(path: str | Path) -> dict:
+    """Read and check a TOML config. Returns {"run": {...}, "strategies": [...], "params": {name: {...}}, "sweep": {...}, "walkforward": {...}}."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path}: not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: not valid TOML: {exc}") from None
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
+    run = raw.get("run", {})
+    for key, value in run.items():
+        if key not in RUN_KEYS:
+            raise ConfigError(f"config file {path}: unknown key [run] {key}; known: {', '.join(RUN_KEYS)}")
+        kind = RUN_KEYS[key]
+        if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+            raise ConfigError(f"config file {path}: [run] {key} = {value!r} has the wrong type")
+    strategies = raw.get("strategies", {})
+    extra = sorted(set(strategies) - {"names"})
+    if extra:
+        raise ConfigError(f"config file {path}: unknown key [strategies] {', '.join(extra)}; use names = [...]")
+    names = strategies.get("names", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"config file {path}: [strategies] names must be a list of strategy names")
+    params = raw.get("params", {})
+    for name, table in params.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"config file {path}: [params.{name}] must be a table of key = value")
+    return {
+        "run": dict(run),
+        "strategies": list(names),
+        "params": {k: {key: _none_words(v) for key, v in table.items()} for k, table in params.items()},
+        "sweep": dict(raw.get("sweep", {})),
+        "walkforward": dict(raw.get("walkforward", {})),
+    }
+
+
+def _none_words(value):
+    """TOML has no null: the strings "None"/"off" in a [params] table mean None (e.g. vix_level = "off")."""
+    return None if isinstance(value, str) and value.strip().lower() in ("none", "null", "off") else value
+
+
+def parse_value(text: str):
+    """A command-line value as int, float, bool, None or str ("126" -> 126, "0.5" -> 0.5, "None"/"off" -> None)."""
+    lowered = text.strip().lower()
+    if lowered in ("none", "null", "off"):
+        return None
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered == "false" or lowered == "no":
+        return False
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_param(text: str) -> tuple[str, str, object]:
+    """Parse ``STRATEGY.KEY=VALUE`` (e.g. "rotation.lookback=126") into (strategy, key, typed value)."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise ConfigError(f"--param {text!r}: expected STRATEGY.KEY=VALUE, e.g. rotation.lookback=126")
+    target, value = text.split("=", 1)
+    strategy, key = target.split(".", 1)
+    if not strategy or not key:
+        raise ConfigError(f"--param {text!r}: expected STRATEGY.KEY=VALUE, e.g. rotation.lookback=126")
+    return strategy, key, parse_value(value)
+
+
+def to_toml(config: dict) -> str:
+    """Render a resolved config (the load_config layout) back to TOML, for the output folder."""
+
+    def fmt(value) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (int, float)):
+            return repr(value)
+        if value is None:
+            return '"None"'
+        if isinstance(value, (list, tuple)):
+            return "[" + ", ".join(fmt(v) for v in value) + "]"
+        if isinstance(value, dict):
+            return "{ " + ", ".join(f"{json_key(k)} = {fmt(v)}" for k, v in value.items()) + " }"
+        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    def json_key(key: str) -> str:
+        return key if key.replace("_", "").replace("-", "").isalnum() else f'"{key}"'
+
+    lines = ["[run]"]
+    lines += [f"{k} = {fmt(v)}" for k, v in config.get("run", {}).items() if v is not None]
+    lines += ["", "[strategies]", f"names = {fmt(config.get('strategies', []))}"]
+    for name, table in config.get("params", {}).items():
+        if table:
+            lines += ["", f"[params.{json_key(name)}]"] + [f"{json_key(k)} = {fmt(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,169 @@
+"""Run one registered strategy on already-prepared feeds and collect its figures.
+
+``run_one`` is the single place where a Cerebro is assembled for a run; the comparison, sweeps and
+walk-forward all call it, so every figure is computed the same way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from feeds import FeedSet, build_cerebro
+from strategies import Entry, get
+
+COMPARISON_COLUMNS = (
+    "CAGR [%]",
+    "Volatility [%]",
+    "Sharpe",
+    "Sortino",
+    "Max drawdown [%]",
+    "Calmar",
+    "Monthly win rate [%]",
+    "Switches per year",
+    "Rebalances",
+    "Exposure [%]",
+    "Turnover",
+    "Final value",
+)
+
+
+class RunError(ValueError):
+    """A run could not be set up or failed: the message names the strategy and the parameter or cause."""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What every run in a comparison shares: period, money, costs, data source and benchmark feed."""
+
+    start: str = "2010-01-01"
+    end: str = "2024-12-31"
+    cash: float = 100_000.0
+    commission: float = 0.0
+    commission_per_share: float = 0.0
+    slippage: float = 0.0
+    source: str = "bundled"
+    benchmark: str = "SPY"
+
+
+@dataclass
+class RunResult:
+    """The outcome of one run: small and picklable (no Backtrader objects)."""
+
+    name: str
+    params: dict
+    metrics: dict
+    equity: pd.Series
+    weights: pd.DataFrame
+    analyses: dict = field(default_factory=dict)
+    rejected_orders: int = 0
+    notes: list = field(default_factory=list)
+
+
+def resolve(entry_or_name: Entry | str) -> Entry:
+    """The registry entry for a name (RunError listing known names when unknown) or the entry itself."""
+    if isinstance(entry_or_name, Entry):
+        return entry_or_name
+    try:
+        return get(entry_or_name)
+    except KeyError as exc:
+        raise RunError(str(exc.args[0])) from None
+
+
+def merged_params(entry: Entry, params: dict | None) -> dict:
+    """The entry's preset params overridden by ``params``; unknown names rejected naming the strategy."""
+    known = set(entry.cls.params._getkeys())
+    unknown = sorted(set(params or {}) - known)
+    if unknown:
+        raise RunError(
+            f"strategy {entry.name!r}: unknown parameter(s) {', '.join(unknown)}; "
+            f"its parameters are {', '.join(sorted(k for k in known if not k.startswith('_')))}"
+        )
+    return {**entry.params, **(params or {})}
+
+
+def metrics_from_analyses(analyses: dict) -> dict:
+    """The comparison-table columns from the standard analyzers' outputs."""
+    perf, win, sw, ex = (analyses.get(k, {}) for k in ("performance", "winrate", "switches", "exposure"))
+    return {
+        "CAGR [%]": perf.get("CAGR [%]"),
+        "Volatility [%]": perf.get("Volatility [%]"),
+        "Sharpe": perf.get("Sharpe"),
+        "Sortino": perf.get("Sortino"),
+        "Max drawdown [%]": perf.get("Max drawdown [%]"),
+        "Calmar": perf.get("Calmar"),
+        "Monthly win rate [%]": win.get("Monthly win rate [%]"),
+        "Switches per year": sw.get("Switches per year"),
+        "Rebalances": sw.get("Rebalances"),
+        "Exposure [%]": ex.get("Exposure [%]"),
+        "Turnover": ex.get("Turnover [x/yr]"),
+        "Final value": perf.get("Final value"),
+    }
+
+
+def build_run(entry_or_name: Entry | str, feeds: FeedSet, settings: RunSettings, params: dict | None = None):
+    """A ready (not yet run) Cerebro for one strategy, with the standard analyzers; returns (entry, params, cerebro)."""
+    from analyzers import add_standard_analyzers  # lazy: keeps import of the runner light
+
+    entry = resolve(entry_or_name)
+    full = merged_params(entry, params)
+    try:
+        cerebro = build_cerebro(
+            feeds=feeds,
+            cash=settings.cash,
+            commission=settings.commission,
+            commission_per_share=settings.commission_per_share,
+            slippage=settings.slippage,
+        )
+    except ValueError as exc:
+        raise RunError(f"settings: {exc}") from None
+    cerebro.addstrategy(entry.cls, **full)
+    add_standard_analyzers(cerebro, benchmark=settings.benchmark)
+    return entry, full, cerebro
+
+
+def execute(entry: Entry, cerebro):
+    """Run the Cerebro; a strategy's own ValueError/KeyError comes back as RunError naming the strategy."""
+    try:
+        return cerebro.run()[0]
+    except (ValueError, KeyError, TypeError) as exc:
+        message = exc.args[0] if exc.args else repr(exc)
+        raise RunError(f"strategy {entry.name!r}: {message}") from None
+
+
+def collect(entry: Entry, params: dict, strategy, feeds: FeedSet) -> RunResult:
+    """A RunResult from a finished strategy's analyzers."""
+    analyses = {name: strategy.analyzers.getbyname(name).get_analysis() for name in strategy.analyzers.getnames()}
+    equity_analysis = analyses.get("equity", {})
+    notes = list(feeds.notes)
+    rejected = len(getattr(strategy, "rejected_orders", []))
+    if rejected:
+        notes.append(f"{entry.name}: {rejected} order(s) rejected by the broker")
+    return RunResult(
+        name=entry.name,
+        params=params,
+        metrics=metrics_from_analyses(analyses),
+        equity=equity_analysis.get("equity", pd.Series(dtype=float)),
+        weights=equity_analysis.get("weights", pd.DataFrame()),
+        analyses={k: v for k, v in analyses.items() if k != "equity"},
+        rejected_orders=rejected,
+        notes=notes,
+    )
+
+
+def run_one(
+    entry_or_name: Entry | str,
+    feeds: FeedSet,
+    settings: RunSettings = RunSettings(),
+    params: dict | None = None,
+    *,
+    plot_path=None,
+) -> RunResult:
+    """Run one registered strategy on prepared ``feeds``; optionally save Backtrader's own plot to ``plot_path``."""
+    entry, full, cerebro = build_run(entry_or_name, feeds, settings, params)
+    strategy = execute(entry, cerebro)
+    if plot_path is not None:
+        from .plots import save_backtrader_plot
+
+        save_backtrader_plot(cerebro, plot_path)
+    return collect(entry, full, strategy, feeds)

@@ -1,0 +1,138 @@
+"""Tables and files of a comparison: the terminal table, claims vs measured, and the output folder."""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from feeds import FeedSet
+from feeds.atomic import atomic_write_text
+
+from .engine import COMPARISON_COLUMNS, RunResult, RunSettings
+
+PUBLISHED_PERIOD = ("2010-01-01", "2024-12-31")
+# The rotation's published signal card, 2010-2024. Claims to test, not targets.
+ROTATION_CLAIMS = (
+    ("Monthly win rate [%]", "61", lambda r: r.metrics["Monthly win rate [%]"]),
+    ("CAGR [%]", "15.2", lambda r: r.metrics["CAGR [%]"]),
+    ("Max drawdown [%]", "-16.8", lambda r: r.metrics["Max drawdown [%]"]),
+    ("Trades (rebalances)", "180", lambda r: r.metrics["Rebalances"]),
+    ("Switches per year", "4-6", lambda r: r.metrics["Switches per year"]),
+)
+
+
+def comparison_table(results: Sequence[RunResult]) -> pd.DataFrame:
+    """One row per run, the comparison columns (units in their names)."""
+    rows = {r.name: {c: r.metrics.get(c) for c in COMPARISON_COLUMNS} for r in results}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(COMPARISON_COLUMNS)).rename_axis("Run")
+
+
+def claims_table(rotation: RunResult, settings: RunSettings) -> pd.DataFrame:
+    """The published claims next to this run's figures, for the same period when the settings use it."""
+    period = f"{settings.start}..{settings.end}"
+    rows = []
+    for label, claim, measure in ROTATION_CLAIMS:
+        value = measure(rotation)
+        rows.append({"Figure": label, "Published (2010-2024)": claim, f"Measured ({period})": value})
+    return pd.DataFrame(rows).set_index("Figure")
+
+
+def claims_caveat(settings: RunSettings) -> str | None:
+    """A line saying the period differs from the published one, or None."""
+    if (settings.start, settings.end) != PUBLISHED_PERIOD:
+        return (
+            f"note: this run covers {settings.start}..{settings.end}; the published claims are for "
+            f"{PUBLISHED_PERIOD[0]}..{PUBLISHED_PERIOD[1]}, so the columns are not like for like"
+        )
+    return None
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """Plain-text table: 2 decimals for ratios, thousands separators for money, '-' for missing."""
+
+    def cell(column: str, value) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "-"
+        if isinstance(value, str):
+            return value
+        if column == "Final value":
+            return f"{value:,.0f}"
+        if column in ("Rebalances",) or (isinstance(value, int) and not isinstance(value, bool)):
+            return f"{value:d}" if float(value).is_integer() else f"{value:.2f}"
+        return f"{value:.2f}"
+
+    shown = pd.DataFrame({c: [cell(c, v) for v in table[c]] for c in table.columns}, index=table.index)
+    return shown.to_string()
+
+
+def _json_ready(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return str(value.date())
+    return value
+
+
+def write_outputs(
+    folder: Path,
+    results: Sequence[RunResult],
+    settings: RunSettings,
+    feeds: FeedSet,
+    config_toml: str,
+    claims: pd.DataFrame | None,
+) -> list[Path]:
+    """Write comparison.csv/.json/.md, claims.csv (if any), equity.csv, config.toml and data.md, atomically."""
+    folder = Path(folder)
+    table = comparison_table(results)
+    written = [
+        atomic_write_text(folder / "comparison.csv", table.to_csv()),
+        atomic_write_text(folder / "config.toml", config_toml),
+    ]
+    runs = [
+        {
+            "name": r.name,
+            "params": {k: _json_ready(v) for k, v in r.params.items()},
+            "metrics": {k: _json_ready(v) for k, v in r.metrics.items()},
+            "rejected_orders": r.rejected_orders,
+        }
+        for r in results
+    ]
+    document = {
+        "settings": settings.__dict__,
+        "period": {"first session": str(feeds.start.date()), "last session": str(feeds.end.date())},
+        "data sources": feeds.sources,
+        "data notes": list(feeds.notes),
+        "runs": runs,
+    }
+    if claims is not None:
+        document["claims vs measured"] = {
+            fig: {col: _json_ready(val) for col, val in row.items()} for fig, row in claims.iterrows()
+        }
+        written.append(atomic_write_text(folder / "claims.csv", claims.to_csv()))
+    written.append(atomic_write_text(folder / "comparison.json", json.dumps(document, indent=2, default=str) + "\n"))
+    equity = pd.DataFrame({r.name: r.equity for r in results})
+    written.append(atomic_write_text(folder / "equity.csv", equity.to_csv()))
+    md = ["# Strategy comparison", "", f"Period {feeds.start.date()} .. {feeds.end.date()}, "
+          f"cash {settings.cash:,.0f}, commission {settings.commission}, per share {settings.commission_per_share}, "
+          f"slippage {settings.slippage}, source {settings.source}.", "", markdown(table)]
+    if claims is not None:
+        md += ["", "## Rotation: published claims vs measured", "", markdown(claims)]
+    md += ["", "## Data", "", markdown(feeds.coverage().astype(str))]
+    md += [""] + [f"- {note}" for note in feeds.notes]
+    written.append(atomic_write_text(folder / "comparison.md", "\n".join(md) + "\n"))
+    return written
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table (no extra dependency)."""
+    header = [table.index.name or ""] + [str(c) for c in table.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for index, row in table.iterrows():
+        cells = [str(index)] + ["-" if v is None or (isinstance(v, float) and math.isnan(v)) else (f"{v:.2f}" if isinstance(v, float) else str(v)) for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
