@@ -49,6 +49,17 @@ class FeedSet:
     def sessions(self) -> pd.DatetimeIndex:
         return next(iter(self.bars.values())).index
 
+    def window(self, start, end, warmup_sessions: int = DEFAULT_WARMUP_SESSIONS) -> "FeedSet":
+        """The same data measured over ``start``..``end`` (sessions of this set), with up to ``warmup_sessions``
+        earlier sessions kept as warm-up history. No reload: slices of the aligned bars."""
+        sessions = self.sessions
+        inside = sessions[(sessions >= pd.Timestamp(start)) & (sessions <= pd.Timestamp(end))]
+        if len(inside) == 0:
+            raise DataError(f"window {pd.Timestamp(start).date()}..{pd.Timestamp(end).date()} has no session in this data")
+        first = max(0, sessions.get_loc(inside[0]) - warmup_sessions)
+        bars = {name: frame.loc[sessions[first]:inside[-1]] for name, frame in self.bars.items()}
+        return FeedSet(bars, inside[0], inside[-1], self.sources, self.notes, self.signal_only)
+
     def coverage(self) -> pd.DataFrame:
         """One row per feed: source, first warm-up session, first/last measured session, sessions."""
         rows = []

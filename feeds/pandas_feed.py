@@ -1,7 +1,10 @@
 """Backtrader feed whose OHLC is dividend-adjusted (total return) and which carries the raw close as an extra line."""
 from __future__ import annotations
 
+from array import array
+
 import backtrader as bt
+import numpy as np
 import pandas as pd
 
 ADJUSTED_COLUMNS = ("open", "high", "low", "close", "volume", "raw_close")
@@ -53,6 +56,48 @@ class TotalReturnData(bt.feeds.PandasData):
         ("trade_from", None),
         ("cash", False),
     )
+
+    # Speed: Backtrader's PandasData reads every value with ``DataFrame.iloc`` (about 70% of an empty backtest's
+    # time). ``start`` takes each column once as a float array; ``preload`` copies them into the line buffers in
+    # bulk, and ``_load`` (used when preload is off) reads the arrays. Values are identical.
+    def start(self) -> None:
+        super().start()
+        frame = self.p.dataname
+        self._arrays = []
+        for alias in self.getlinealiases():
+            if alias == "datetime" or self._colmapping.get(alias) is None:
+                continue
+            column = frame.iloc[:, self._colmapping[alias]]
+            self._arrays.append((getattr(self.lines, alias), np.ascontiguousarray(column.to_numpy(dtype="float64"))))
+        stamps = frame.index if self._colmapping["datetime"] is None else pd.DatetimeIndex(frame.iloc[:, self._colmapping["datetime"]])
+        self._dtnums = np.array([bt.date2num(ts.to_pydatetime()) for ts in stamps], dtype="float64")
+
+    def _bulk_possible(self) -> bool:
+        return not (self._filters or self._ffilters or self._tzinput or self.p.fromdate or self.p.todate or self._barstack)
+
+    def preload(self) -> None:
+        if not self._bulk_possible():
+            return super().preload()
+        size = len(self._dtnums)
+        for line, values in [(self.lines.datetime, self._dtnums), *self._arrays]:
+            line.array.frombytes(values.tobytes())
+            line.idx, line.lencount = line.idx + size, line.lencount + size
+        for line in self.lines:
+            if len(line.array) < size:  # lines with no column (openinterest): NaN, as Backtrader leaves them
+                line.array.extend(array("d", [float("nan")]) * (size - len(line.array)))
+                line.idx, line.lencount = size - 1, size
+        self._idx = size - 1
+        self._last()
+        self.home()
+
+    def _load(self) -> bool:
+        self._idx += 1
+        if self._idx >= len(self._dtnums):
+            return False
+        for line, values in self._arrays:
+            line[0] = values[self._idx]
+        self.lines.datetime[0] = self._dtnums[self._idx]
+        return True
 
 
 def trade_from(datas) -> pd.Timestamp | None:

@@ -1,0 +1,83 @@
+"""Performance statistics as pure functions of an equity curve (pandas Series of portfolio values by date).
+
+The curve's first value is the starting value (the close before the first measured session); every later value
+is the portfolio value at a session's close. Nothing here knows Backtrader.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+TRADING_DAYS = 252
+
+
+def years_between(first: pd.Timestamp, last: pd.Timestamp) -> float:
+    """Calendar years from ``first`` to ``last`` (days / 365.25)."""
+    return (pd.Timestamp(last) - pd.Timestamp(first)).days / 365.25
+
+
+def daily_returns(equity: pd.Series) -> pd.Series:
+    """Session returns: value / previous value - 1 (one fewer than the values)."""
+    return equity.pct_change().iloc[1:]
+
+
+def cagr(equity: pd.Series) -> float:
+    """Compound annual growth rate [%] from the first to the last value over calendar years."""
+    years = years_between(equity.index[0], equity.index[-1])
+    if years <= 0:
+        return float("nan")
+    return float(100.0 * ((equity.iloc[-1] / equity.iloc[0]) ** (1.0 / years) - 1.0))
+
+
+def daily_riskfree(annual_rate: float, periods: int = TRADING_DAYS) -> float:
+    """An annual rate as the equivalent per-session rate: (1 + r) ** (1 / periods) - 1."""
+    return (1.0 + annual_rate) ** (1.0 / periods) - 1.0
+
+
+def volatility(returns: pd.Series, periods: int = TRADING_DAYS) -> float:
+    """Annualised volatility [%]: sample std of session returns x sqrt(periods)."""
+    return float(100.0 * returns.std(ddof=1) * math.sqrt(periods)) if len(returns) > 1 else float("nan")
+
+
+def sharpe(returns: pd.Series, riskfree: float = 0.0, periods: int = TRADING_DAYS) -> float:
+    """mean(excess) / std(excess, ddof=1) x sqrt(periods), excess over the per-session risk-free rate."""
+    excess = returns - daily_riskfree(riskfree, periods)
+    sd = excess.std(ddof=1)
+    return float(excess.mean() / sd * math.sqrt(periods)) if len(excess) > 1 and sd > 0 else float("nan")
+
+
+def sortino(returns: pd.Series, riskfree: float = 0.0, periods: int = TRADING_DAYS) -> float:
+    """mean(excess) x periods / (downside deviation x sqrt(periods)); downside deviation = sqrt(mean(min(excess, 0)^2))."""
+    excess = returns - daily_riskfree(riskfree, periods)
+    downside = math.sqrt(float(np.mean(np.minimum(excess.to_numpy(), 0.0) ** 2))) if len(excess) else 0.0
+    return float(excess.mean() * periods / (downside * math.sqrt(periods))) if downside > 0 else float("nan")
+
+
+def drawdown(equity: pd.Series) -> pd.Series:
+    """Drawdown [fraction, <= 0] of each value from the running peak."""
+    return equity / equity.cummax() - 1.0
+
+
+def max_drawdown(equity: pd.Series) -> tuple[float, pd.Timestamp | None]:
+    """The deepest drawdown [%] (negative, 0 if none) and the date of its trough."""
+    dd = drawdown(equity)
+    if len(dd) == 0 or dd.min() >= 0:
+        return 0.0, None
+    return 100.0 * float(dd.min()), dd.idxmin()
+
+
+def calmar(cagr_pct: float, max_drawdown_pct: float) -> float:
+    """CAGR [%] / |max drawdown [%]| (NaN without a drawdown)."""
+    return cagr_pct / abs(max_drawdown_pct) if max_drawdown_pct < 0 else float("nan")
+
+
+def monthly_returns(equity: pd.Series) -> pd.Series:
+    """Calendar-month returns from month-end values; the first month from the starting value. Indexed by month end."""
+    month_end = equity.iloc[1:].groupby(equity.index[1:].to_period("M")).last()
+    previous = month_end.shift(1)
+    previous.iloc[0] = equity.iloc[0]
+    returns = month_end / previous - 1.0
+    returns.index = returns.index.to_timestamp(how="end").normalize()
+    return returns

@@ -1,0 +1,135 @@
+"""Benchmarks on the bundled data: `make bench` (or .venv/bin/python benchmarks/run_all.py [--quick]).
+
+Each target is a ratio of two timings taken in the same run, so machine noise mostly cancels. Results are
+printed as a Markdown table and saved to benchmarks/results/latest.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import backtrader as bt
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from feeds import prepare_feeds  # noqa: E402
+from feeds.atomic import atomic_write_text  # noqa: E402
+from runner.compare import compare, default_names  # noqa: E402
+from runner.engine import RunSettings, run_one  # noqa: E402
+from runner.sweep import run_sweep  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from vectorised_rotation import vectorised_rotation  # noqa: E402
+
+
+def best_of(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def empty_strategy_plain_pandasdata(feeds) -> None:
+    cerebro = bt.Cerebro(stdstats=False)
+    for name, bars in feeds.bars.items():
+        cerebro.adddata(bt.feeds.PandasData(dataname=bars), name=name)
+    cerebro.addstrategy(bt.Strategy)
+    cerebro.run()
+
+
+def sweep_grid(n: int) -> dict:
+    """A rotation grid of exactly n combinations (lookback x vix_level)."""
+    vix = [25.0, 30.0, 35.0, None]
+    lookbacks = list(range(10, 10 + 5 * (n // len(vix)), 5))
+    grid = {"lookback": lookbacks, "vix_level": vix}
+    assert len(lookbacks) * len(vix) == n, n
+    return grid
+
+
+def memory_child(n: int, start: str, end: str) -> None:
+    """Run an n-combination sweep on 2 processes and print the peak RSS (MiB) of this process and its workers."""
+    feeds = prepare_feeds(start, end)
+    run_sweep("rotation", sweep_grid(n), feeds, RunSettings(start=start, end=end), jobs=2, progress=False)
+    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    # ru_maxrss of children is the largest single worker: count it once per worker (2), a conservative total
+    print(json.dumps({"parent MiB": me, "largest worker MiB": children, "peak MiB": me + 2 * children}))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and a 2-year sweep period")
+    parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--period", nargs=2, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child, *args.period)
+        return 0
+    repeat = 1 if args.quick else 3
+    feeds = prepare_feeds()
+    settings = RunSettings()
+    bars = len(feeds.sessions)
+    results: dict = {"cores": os.cpu_count(), "sessions incl. warm-up": bars}
+
+    t_empty = best_of(lambda: empty_strategy_plain_pandasdata(feeds), repeat)
+    t_rotation = best_of(lambda: run_one("rotation", feeds, settings), repeat)
+    results["empty strategy, 4 plain PandasData feeds [s]"] = t_empty
+    results["rotation 2010-2024 with all analyzers [s]"] = t_rotation
+    results["rotation bars per second"] = bars / t_rotation
+    results["rotation / empty PandasData (target <= 0.65)"] = t_rotation / t_empty
+
+    names = default_names()
+    t_singles = sum(best_of(lambda n=n: run_one(n, feeds, settings), 1) for n in names)
+    started = time.perf_counter()
+    compare(names, feeds, settings, progress=lambda line: None)
+    t_compare = time.perf_counter() - started
+    results[f"default comparison, {len(names)} runs [s]"] = t_compare
+    results["sum of single runs [s]"] = t_singles
+    results["comparison / sum of singles (target <= 0.6)"] = t_compare / t_singles
+
+    period = ("2019-01-01", "2020-12-31") if args.quick else ("2010-01-01", "2024-12-31")
+    sweep_feeds = prepare_feeds(*period)
+    sweep_settings = RunSettings(start=period[0], end=period[1])
+    timings = {}
+    for jobs in (1, 2):
+        started = time.perf_counter()
+        run_sweep("rotation", sweep_grid(100), sweep_feeds, sweep_settings, jobs=jobs, progress=False)
+        timings[jobs] = time.perf_counter() - started
+    results[f"100-combination sweep {period[0]}..{period[1]}, 1 process [s]"] = timings[1]
+    results[f"100-combination sweep {period[0]}..{period[1]}, 2 processes [s]"] = timings[2]
+    results["sweep speed-up on 2 cores (target >= 1.7)"] = timings[1] / timings[2]
+
+    memory_period = ("2019-01-01", "2020-12-31")
+    peaks = {}
+    for n in (25, 100, 400):
+        out = subprocess.run([sys.executable, __file__, "--memory-child", str(n), "--period", *memory_period],
+                             capture_output=True, text=True, check=True).stdout
+        peaks[n] = json.loads(out.strip().splitlines()[-1])
+        results[f"sweep peak memory, {n} combinations [MiB]"] = peaks[n]["peak MiB"]
+    results["peak memory 400 / 25 combinations (target <= 1.2)"] = peaks[400]["peak MiB"] / peaks[25]["peak MiB"]
+
+    t_vector = best_of(lambda: vectorised_rotation(feeds), 5)
+    results["vectorised pandas rotation [s]"] = t_vector
+    results["rotation engine / vectorised pandas"] = t_rotation / t_vector
+
+    lines = ["| measure | value |", "|---|---|"] + [
+        f"| {k} | {v:.3f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in results.items()
+    ]
+    print("\n".join(lines))
+    out = ROOT / "benchmarks" / "results" / "latest.json"
+    atomic_write_text(out, json.dumps(results, indent=2) + "\n")
+    print(f"\nsaved {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

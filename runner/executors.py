@@ -1,0 +1,133 @@
+"""Where runs execute: in this process, on a local process pool, or on a Dask cluster.
+
+Every executor maps a top-level task ``task(feeds, item) -> small result`` over items. The prepared FeedSet is
+shipped to each worker once (pool initializer, or one broadcast scatter on Dask), never per item, and workers
+return small results (metrics, not strategies), so memory stays flat as the number of items grows.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any, TextIO
+
+from feeds import FeedSet
+
+EXECUTORS = ("local", "dask")
+_WORKER_FEEDS: FeedSet | None = None
+
+
+class TaskError(RuntimeError):
+    """A task failed in a worker: the message names the item (e.g. the parameter combination)."""
+
+
+class Progress:
+    """A one-line progress bar on stderr: done/total, rate, time left."""
+
+    def __init__(self, total: int, label: str = "runs", stream: TextIO | None = None, enabled: bool = True) -> None:
+        self.total, self.label, self.stream, self.enabled = total, label, stream or sys.stderr, enabled
+        self.done, self.started = 0, time.perf_counter()
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self.started
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        left = (self.total - self.done) / rate if rate > 0 else float("nan")
+        width = 24
+        filled = int(width * self.done / max(self.total, 1))
+        end = "\n" if self.done >= self.total else ""
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {self.label}, "
+            f"{rate:.2f}/s, {left:.0f} s left{end}"
+        )
+        self.stream.flush()
+
+
+def _init_worker(feeds: FeedSet) -> None:
+    global _WORKER_FEEDS
+    _WORKER_FEEDS = feeds
+
+
+def _call_in_worker(task: Callable, item: Any):
+    return _guarded(task, _WORKER_FEEDS, item)
+
+
+def _guarded(task: Callable, feeds: FeedSet, item: Any):
+    try:
+        return task(feeds, item)
+    except Exception as exc:  # re-raised with the item named; picklable across processes
+        message = exc.args[0] if exc.args else repr(exc)
+        raise TaskError(f"{describe(item)}: {message}") from None
+
+
+def describe(item: Any) -> str:
+    """How an item is named in errors and logs."""
+    return getattr(item, "label", None) or repr(item)
+
+
+def run_tasks(
+    task: Callable[[FeedSet, Any], Any],
+    items: Sequence[Any],
+    feeds: FeedSet,
+    *,
+    executor: str = "local",
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    progress: Progress | None = None,
+) -> list:
+    """``[task(feeds, item) for item in items]``, in input order, on the chosen executor.
+
+    ``executor``: "local" (process pool with ``jobs`` processes, default all cores; ``jobs=1`` runs in this
+    process) or "dask" (the Dask distributed scheduler at ``scheduler``, e.g. "tcp://127.0.0.1:8786").
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
+    if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
+        raise ValueError(f"jobs must be a whole number >= 1, not {jobs!r}")
+    progress = progress or Progress(len(items), enabled=False)
+    if executor == "dask":
+        if not scheduler:
+            raise ValueError("executor 'dask' needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
+        return _run_dask(task, items, feeds, scheduler, progress)
+    jobs = min(jobs or os.cpu_count() or 1, max(len(items), 1))
+    if jobs == 1:
+        results = []
+        for item in items:
+            results.append(_guarded(task, feeds, item))
+            progress.update()
+        return results
+    results: list = [None] * len(items)
+    context = multiprocessing.get_context("fork")  # workers inherit the registry (incl. --module strategies)
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(feeds,)) as pool:
+        futures = {pool.submit(_call_in_worker, task, item): i for i, item in enumerate(items)}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            progress.update()
+    return results
+
+
+def _run_dask(task, items, feeds, scheduler, progress) -> list:
+    try:
+        from distributed import Client, as_completed as dask_completed
+    except ImportError:
+        raise ValueError("executor 'dask' needs the dask extra: pip install 'smallcap-rotation[dask]'") from None
+    try:
+        client = Client(scheduler, timeout="10s")
+    except OSError as exc:
+        raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    try:
+        shared = client.scatter(feeds, broadcast=True)
+        futures = [client.submit(_guarded, task, shared, item, pure=False) for item in items]
+        index = {f.key: i for i, f in enumerate(futures)}
+        results: list = [None] * len(items)
+        for future in dask_completed(futures):
+            results[index[future.key]] = future.result()
+            progress.update()
+        return results
+    finally:
+        client.close()

@@ -1,0 +1,205 @@
+"""Walk-forward: choose parameters in-sample, run them on the next out-of-sample window, stitch the results.
+
+    run_backtest.py walkforward --strategy rotation --grid lookback=21:252:21 --in-sample 5 --out-of-sample 1
+
+Reports each window's in-sample best next to what those parameters then did out of sample, and the stitched
+out-of-sample equity curve, so overfitting shows.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+
+from feeds import FeedSet
+from feeds.atomic import atomic_write
+
+from .config import ConfigError
+from .engine import RunSettings, resolve, run_one
+from .executors import Progress, run_tasks
+from .sweep import DEFAULT_METRIC, SweepItem, add_executor_options, combinations, metrics_task, sweep_options, write_table
+
+DEFAULT_OUTPUT = "output/walkforward"
+
+
+@dataclass(frozen=True)
+class Window:
+    """One step: in-sample ``is_start..is_end`` chooses, out-of-sample ``oos_start..oos_end`` tests."""
+
+    is_start: pd.Timestamp
+    is_end: pd.Timestamp
+    oos_start: pd.Timestamp
+    oos_end: pd.Timestamp
+
+
+def make_windows(start, end, in_sample_years: int, out_of_sample_years: int, anchored: bool = False) -> list[Window]:
+    """Calendar-year windows: rolling (fixed-length in-sample) or anchored (in-sample always from ``start``).
+
+    The first out-of-sample window starts ``in_sample_years`` after ``start``; the last is cut at ``end``.
+    """
+    for name, value in (("in-sample years", in_sample_years), ("out-of-sample years", out_of_sample_years)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name} must be a whole number >= 1, not {value!r}")
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    windows = []
+    oos_start = start + pd.DateOffset(years=in_sample_years)
+    while oos_start <= end:
+        oos_end = min(oos_start + pd.DateOffset(years=out_of_sample_years) - pd.Timedelta(days=1), end)
+        is_start = start if anchored else oos_start - pd.DateOffset(years=in_sample_years)
+        windows.append(Window(is_start, oos_start - pd.Timedelta(days=1), oos_start, oos_end))
+        oos_start = oos_start + pd.DateOffset(years=out_of_sample_years)
+    if not windows:
+        raise ConfigError(f"walk-forward: {start.date()}..{end.date()} is shorter than the {in_sample_years}-year in-sample window plus one out-of-sample day")
+    return windows
+
+
+def equity_task(feeds: FeedSet, item: SweepItem) -> tuple[dict, pd.Series]:
+    """Executor task: metrics and the equity curve of one out-of-sample run."""
+    result = run_one(item.name, feeds.window(item.start, item.end), item.settings, item.params)
+    return result.metrics, result.equity
+
+
+def stitch(curves: list[pd.Series], start_value: float) -> pd.Series:
+    """Chain equity curves that each start from ``start_value`` into one curve starting at ``start_value``."""
+    pieces, level = [], start_value
+    for curve in curves:
+        scaled = curve / start_value * level
+        pieces.append(scaled)
+        level = scaled.iloc[-1]
+    return pd.concat(pieces)
+
+
+def run_walkforward(
+    name: str,
+    grid: dict[str, list],
+    feeds: FeedSet,
+    settings: RunSettings,
+    *,
+    in_sample_years: int = 5,
+    out_of_sample_years: int = 1,
+    anchored: bool = False,
+    metric: str = DEFAULT_METRIC,
+    executor: str = "local",
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Per-window table (periods, chosen params, in-sample and out-of-sample metric) and the stitched OOS equity."""
+    entry = resolve(name)
+    windows = make_windows(settings.start, settings.end, in_sample_years, out_of_sample_years, anchored)
+    combos = combinations(grid) if grid else [{}]
+    items = [
+        SweepItem(entry.name, combo, settings, str(w.is_start.date()), str(w.is_end.date())) for w in windows for combo in combos
+    ]
+    bar = Progress(len(items) + len(windows), "runs", enabled=progress)
+    in_sample = run_tasks(metrics_task, items, feeds, executor=executor, jobs=jobs, scheduler=scheduler, progress=bar)
+    chosen = []
+    for i, _ in enumerate(windows):
+        scores = [m[metric] for m in in_sample[i * len(combos):(i + 1) * len(combos)]]
+        valid = [(s, j) for j, s in enumerate(scores) if s is not None and not math.isnan(s)]
+        if not valid:
+            raise ConfigError(f"walk-forward window {i + 1}: no combination has a value for {metric}")
+        best_score, best = max(valid)
+        chosen.append((combos[best], best_score))
+    oos_items = [
+        SweepItem(entry.name, params, settings, str(w.oos_start.date()), str(w.oos_end.date()))
+        for w, (params, _) in zip(windows, chosen)
+    ]
+    out = run_tasks(equity_task, oos_items, feeds, executor=executor, jobs=jobs, scheduler=scheduler, progress=bar)
+    rows = []
+    for w, (params, score), (metrics, _) in zip(windows, chosen, out):
+        rows.append({
+            "in-sample": f"{w.is_start.date()}..{w.is_end.date()}",
+            "out-of-sample": f"{w.oos_start.date()}..{w.oos_end.date()}",
+            "chosen params": ", ".join(f"{k}={v}" for k, v in params.items()) or "(defaults)",
+            f"in-sample {metric}": score,
+            f"out-of-sample {metric}": metrics[metric],
+        })
+    stitched = stitch([equity for _, equity in out], settings.cash)
+    return pd.DataFrame(rows), stitched
+
+
+def summary(table: pd.DataFrame, stitched: pd.Series, metric: str, start_value: float, first_day) -> dict:
+    """In-sample best (mean over windows) next to the stitched out-of-sample result (from ``start_value`` on ``first_day``)."""
+    years = (stitched.index[-1] - pd.Timestamp(first_day)).days / 365.25
+    cagr = 100 * ((stitched.iloc[-1] / start_value) ** (1 / years) - 1) if years > 0 else float("nan")
+    curve = pd.concat([pd.Series([start_value]), stitched.reset_index(drop=True)])
+    drawdown = 100 * (curve / curve.cummax() - 1).min()
+    return {
+        f"mean in-sample best {metric}": float(table[f"in-sample {metric}"].mean()),
+        f"mean out-of-sample {metric}": float(table[f"out-of-sample {metric}"].mean()),
+        "stitched out-of-sample CAGR [%]": float(cagr),
+        "stitched out-of-sample max drawdown [%]": float(drawdown),
+        "stitched out-of-sample final value": float(stitched.iloc[-1]),
+    }
+
+
+def plot_walkforward(stitched: pd.Series, table: pd.DataFrame, metric: str, path: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 7), gridspec_kw={"height_ratios": [2, 1]})
+    top.plot(stitched.index, stitched.values, color="black", linewidth=1)
+    top.set_yscale("log")
+    top.set_title("Stitched out-of-sample equity")
+    top.grid(alpha=0.3)
+    x = range(len(table))
+    bottom.bar([i - 0.2 for i in x], table[f"in-sample {metric}"], width=0.4, label="in-sample best")
+    bottom.bar([i + 0.2 for i in x], table[f"out-of-sample {metric}"], width=0.4, label="out of sample")
+    bottom.set_xticks(list(x), [p.split("..")[0][:4] for p in table["out-of-sample"]])
+    bottom.set_ylabel(metric)
+    bottom.axhline(0, color="grey", linewidth=0.8)
+    bottom.legend(fontsize=8)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+    return Path(path)
+
+
+def add_subcommand(subparsers, parents: dict) -> None:
+    """Plug the ``walkforward`` command into the runner's CLI."""
+    parser = subparsers.add_parser("walkforward", parents=[parents["run"], parents["strategies"]],
+                                   help="choose params in-sample, test them out of sample, stitch the results")
+    parser.add_argument("--strategy", help="registered strategy (default: rotation)")
+    parser.add_argument("--grid", action="append", default=[], metavar="KEY=VALUES", help="as for sweep")
+    parser.add_argument("--metric", help=f"metric that picks the in-sample best (default: {DEFAULT_METRIC}; higher is better)")
+    parser.add_argument("--in-sample", type=int, help="in-sample years (default: 5)")
+    parser.add_argument("--out-of-sample", type=int, help="out-of-sample years (default: 1)")
+    parser.add_argument("--anchored", action="store_true", help="in-sample always from the start (default: rolling)")
+    parser.add_argument("--output", help=f"output folder (default: {DEFAULT_OUTPUT})")
+    add_executor_options(parser)
+    parser.set_defaults(func=cmd_walkforward, x=None, y=None)
+
+
+def cmd_walkforward(args) -> int:
+    from .cli import load_feeds, resolve_run
+
+    settings, config = resolve_run(args)
+    section = dict(config.get("walkforward", {}))
+    known = {"in_sample", "out_of_sample", "anchored"}
+    unknown = sorted(set(section) - known - {"strategy", "grid", "metric", "output", "executor", "scheduler"})
+    if unknown:
+        raise ConfigError(f"[walkforward]: unknown key(s) {', '.join(unknown)}")
+    options = sweep_options(args, {"sweep": {k: v for k, v in section.items() if k not in known}})
+    in_sample = args.in_sample if args.in_sample is not None else section.get("in_sample", 5)
+    out_sample = args.out_of_sample if args.out_of_sample is not None else section.get("out_of_sample", 1)
+    anchored = args.anchored or bool(section.get("anchored", False))
+    feeds = load_feeds(settings, config)
+    table, stitched = run_walkforward(
+        options["strategy"], options["grid"], feeds, settings, in_sample_years=in_sample, out_of_sample_years=out_sample,
+        anchored=anchored, metric=options["metric"], executor=options["executor"], jobs=config["run"].get("jobs"),
+        scheduler=options["scheduler"],
+    )
+    first_oos = table["out-of-sample"].iloc[0].split("..")[0]
+    facts = summary(table, stitched, options["metric"], settings.cash, first_oos)
+    print(f"\nWalk-forward of {options['strategy']} ({'anchored' if anchored else 'rolling'}, {in_sample}y in / {out_sample}y out):")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    for key, value in facts.items():
+        print(f"  {key}: {value:,.2f}")
+    output = Path(options["output"] or DEFAULT_OUTPUT)
+    written = write_table(table, output, "walkforward", {"strategy": options["strategy"], "settings": settings.__dict__,
+                                                           "grid": options["grid"], "summary": facts})
+    written.append(plot_walkforward(stitched, table, options["metric"], output / "walkforward.png"))
+    print("\nWrote: " + ", ".join(str(p) for p in written))
+    return 0
