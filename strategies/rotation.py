@@ -1,0 +1,161 @@
+"""IWM/SPY relative-strength rotation, from a published signal card."""
+from __future__ import annotations
+
+import math
+
+import backtrader as bt
+
+from .base import PortfolioStrategy, check_choice, check_number
+from .registry import register
+from .signals import rotation as sig
+
+
+class RelativeStrength(bt.Indicator):
+    """IWM trailing return / SPY trailing return (NaN when |SPY return| < eps). Data 0 = IWM, data 1 = SPY."""
+
+    lines = ("rs",)
+    params = (("period", 63), ("eps", 1e-6))
+    plotinfo = dict(subplot=True, plotname="RS ratio (IWM ret / SPY ret)")
+    plotlines = dict(rs=dict(color="purple"))
+
+    def __init__(self) -> None:
+        self.addminperiod(self.p.period + 1)
+
+    def next(self) -> None:
+        iwm = self.data0[0] / self.data0[-self.p.period] - 1.0
+        spy = self.data1[0] / self.data1[-self.p.period] - 1.0
+        value = sig.relative_strength(iwm, spy, self.p.eps)
+        self.lines.rs[0] = max(-5.0, min(5.0, value)) if not math.isnan(value) else value
+
+
+class PriceRatio(bt.Indicator):
+    """Data 0 / data 1 (here the IWM/SPY total-return price ratio, which quants read more easily)."""
+
+    lines = ("ratio",)
+    plotinfo = dict(subplot=True, plotname="IWM/SPY total-return price ratio")
+
+    def __init__(self) -> None:
+        self.lines.ratio = self.data0 / self.data1
+
+
+@register("rotation", description="IWM/SPY relative-strength rotation (published signal card)")
+class RelativeStrengthRotation(PortfolioStrategy):
+    """Each month hold whichever of IWM and SPY has the higher trailing total return; cash when both are negative.
+
+    Timing: on each month's first session the decision uses closes through the previous session only (the
+    previous month's last close) — total-return (adjusted) closes for the returns and VIX's close. With
+    ``fill="open"`` the orders fill at that first session's open (cheat-on-open, ``next_open``); with
+    ``fill="close"`` at that session's close (cheat-on-close). Sells go before buys.
+
+    Overlay:
+    - VIX: with ``vix_timing="rebalance"`` (default) VIX is read only at the monthly decision (previous close):
+      above ``vix_level`` the position is ``vix_scale`` of its size for the month. With ``"daily"`` VIX is also
+      read at every close and the position is cut (or restored) at the next session's fill.
+    - Breaker: at every close, if the portfolio is more than ``breaker_drawdown`` below its value at the month's
+      rebalance, ``breaker_scale`` of the position is kept (the rest to cash) from the next session's fill until
+      the next rebalance. VIX and breaker together multiply (0.5 x 0.5 = 25%).
+    Cash is the SGOV feed (the cash sleeve, BIL before 2020-06). ``allocation`` is the share of the portfolio the
+    strategy manages; the rest sits in the cash sleeve.
+
+    Params (validated): ``lookback`` 63 sessions; ``vix_level`` 30.0 (None = no filter); ``vix_scale`` 0.5;
+    ``vix_timing`` "rebalance" | "daily"; ``breaker_drawdown`` 0.10 (None = no breaker); ``breaker_scale`` 0.5;
+    ``cash_rule`` True (False: always hold the stronger of the two); ``allocation`` 1.0 (0 < a <= 1);
+    ``fill`` "open" | "close".
+
+    Records ``decisions``: one dict per month (date, iwm_return, spy_return, vix, asset, weights).
+    """
+
+    params = (
+        ("lookback", 63),
+        ("vix_level", 30.0),
+        ("vix_scale", 0.5),
+        ("vix_timing", "rebalance"),
+        ("breaker_drawdown", 0.10),
+        ("breaker_scale", 0.5),
+        ("cash_rule", True),
+        ("allocation", 1.0),
+        ("fill", "open"),
+    )
+
+    def validate_params(self) -> None:
+        super().validate_params()
+        check_number(self, "lookback", lo=1, integer=True)
+        check_number(self, "vix_level", lo=0, allow_none=True)
+        check_number(self, "vix_scale", lo=0, hi=1)
+        check_choice(self, "vix_timing", ("rebalance", "daily"))
+        check_number(self, "breaker_drawdown", lo=0, hi=1, lo_open=True, allow_none=True)
+        check_number(self, "breaker_scale", lo=0, hi=1)
+        check_choice(self, "cash_rule", (True, False))
+        check_number(self, "allocation", lo=0, hi=1, lo_open=True)
+        check_choice(self, "fill", ("open", "close"))
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.iwm, self.spy = self.getdatabyname("IWM"), self.getdatabyname("SPY")
+        self.vix = self.getdatabyname("VIX")
+        self.rs = RelativeStrength(self.iwm, self.spy, period=self.p.lookback)
+        self.price_ratio = PriceRatio(self.iwm, self.spy)
+        self.decisions: list[dict] = []
+        self._asset: str | None = None
+        self._vix_on = self._breaker_on = False
+        self._month_value = 0.0
+        self._pending: str | None = None
+
+    def start(self) -> None:
+        if self.p.fill == "close":
+            self.broker.set_coc(True)
+
+    # Both hooks run every session; only the one matching ``fill`` trades.
+    def next_open(self) -> None:
+        if self.p.fill == "open":
+            self._trade(at="open")
+
+    def next(self) -> None:
+        if self.p.fill == "close":
+            self._trade(at="close")
+        self._watch_close()
+
+    def _trade(self, at: str) -> None:
+        if self.warming_up():
+            return
+        if self.is_rebalance_day():
+            self._monthly_decision(at)
+        elif self._pending:
+            self.rebalance(self._weights(), at=at, reason=self._pending)
+            self._pending = None
+
+    def _trailing(self, data) -> float:
+        """Total return over ``lookback`` sessions ending at the previous close (NaN without enough history)."""
+        closes = data.close.get(ago=-1, size=self.p.lookback + 1)
+        return closes[-1] / closes[0] - 1.0 if len(closes) == self.p.lookback + 1 else float("nan")
+
+    def _monthly_decision(self, at: str) -> None:
+        iwm, spy, vix = self._trailing(self.iwm), self._trailing(self.spy), self.vix.close[-1]
+        self._asset = sig.choose_asset(iwm, spy, self.p.cash_rule)
+        self._vix_on = sig.vix_filter_on(vix, self.p.vix_level)
+        self._breaker_on = False
+        self._pending = None
+        weights = self._weights()
+        self._month_value = self.portfolio_value(at)
+        self.decisions.append(
+            {"date": self.now().date(), "iwm_return": iwm, "spy_return": spy, "vix": vix, "asset": self._asset, "weights": weights}
+        )
+        self.rebalance(weights, at=at, reason="scheduled")
+
+    def _weights(self) -> dict[str, float]:
+        scale = sig.risk_scale(self._vix_on, self._breaker_on, self.p.vix_scale, self.p.breaker_scale)
+        return sig.target_weights(self._asset, scale, self.p.allocation)
+
+    def _watch_close(self) -> None:
+        """At each measured close: the breaker and (with daily timing) VIX, acted on at the next fill."""
+        if self.warming_up() or self._asset in (None, sig.CASH):
+            return
+        before = self._weights()
+        if not self._breaker_on and sig.breaker_tripped(self._month_value, self.broker.getvalue(), self.p.breaker_drawdown):
+            self._breaker_on, reason = True, "breaker"
+        elif self.p.vix_timing == "daily" and sig.vix_filter_on(self.vix.close[0], self.p.vix_level) != self._vix_on:
+            self._vix_on, reason = not self._vix_on, "vix"
+        else:
+            return
+        if self._weights() != before:
+            self._pending = reason
