@@ -6,7 +6,10 @@ from collections.abc import Mapping
 
 import backtrader as bt
 
-from feeds import trade_from
+from feeds import is_cash, trade_from
+
+
+MAX_GROSS = 3.0  # sanity bound on sum(|weights|): a long/short pair plus its cash collateral is 2
 
 
 class PortfolioStrategy(bt.Strategy):
@@ -104,8 +107,8 @@ class PortfolioStrategy(bt.Strategy):
         if unknown:
             raise KeyError(f"rebalance: no feed named {', '.join(unknown)}; feeds are {', '.join(names)}")
         gross = sum(abs(w) for w in weights.values())
-        if gross > 2.0 + 1e-9:
-            raise ValueError(f"rebalance: gross weight {gross:.3f} exceeds 2 (weights {dict(weights)})")
+        if gross > MAX_GROSS + 1e-9:
+            raise ValueError(f"rebalance: gross weight {gross:.3f} exceeds {MAX_GROSS} (weights {dict(weights)})")
         self.rebalance_log.append((self.now(), reason, dict(weights)))
         value = self.portfolio_value(at) * (1.0 - self.p.cash_buffer)
         deltas = []
@@ -120,11 +123,46 @@ class PortfolioStrategy(bt.Strategy):
             target = math.trunc(weight * value / price)
             if target != current:
                 deltas.append((data, target - current, price))
+        deltas = self._fit_cash(deltas)
         orders = []
         for data, delta, price in sorted(deltas, key=lambda item: item[1] > 0):
-            order = self.buy(data=data, size=delta, price=price) if delta > 0 else self.sell(data=data, size=-delta, price=price)
-            orders.append(order)
+            if delta:
+                order = self.buy(data=data, size=delta, price=price) if delta > 0 else self.sell(data=data, size=-delta, price=price)
+                orders.append(order)
         return orders
+
+    def _fit_cash(self, deltas: list[tuple]) -> list[tuple]:
+        """Trim buys so that cash after every order (commission and slippage included) stays >= 0.
+
+        Whole-share rounding can leave a buy a few dollars short (e.g. a short sale rounded toward zero raises
+        less than the long leg costs). The cash sleeve (``feeds.is_cash``) is the residual and is trimmed first;
+        any remaining shortfall scales the other buys down.
+        """
+        slip = getattr(self.broker.p, "slip_perc", 0.0) or 0.0
+
+        def cash_after(items) -> float:
+            cash = self.broker.getcash()
+            for data, delta, price in items:
+                fill = price * (1 + slip if delta > 0 else 1 - slip)
+                cash -= delta * fill + self.broker.getcommissioninfo(data).getcommission(delta, fill)
+            return cash
+
+        shortfall = -cash_after(deltas)
+        if shortfall <= 0:
+            return deltas
+        fitted = []
+        for data, delta, price in deltas:
+            if shortfall > 0 and delta > 0 and is_cash(data):
+                cut = min(delta, math.ceil(shortfall / (price * (1 + slip))))
+                delta -= cut
+                shortfall -= cut * price * (1 + slip)
+            fitted.append((data, delta, price))
+        shortfall = -cash_after(fitted)
+        if shortfall > 0:
+            buys = sum(d * p for _, d, p in fitted if d > 0)
+            keep = max(0.0, 1.0 - shortfall / buys) if buys else 1.0
+            fitted = [(data, math.floor(d * keep) if d > 0 else d, p) for data, d, p in fitted]
+        return fitted
 
 
 def _price(data, at: str) -> float:

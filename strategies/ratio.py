@@ -1,0 +1,187 @@
+"""SPY/IWM price-ratio mean reversion, from a newsletter: fixed levels, and a rolling z-score variant."""
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import backtrader as bt
+import numpy as np
+
+from .base import PortfolioStrategy, check_choice, check_number
+from .registry import register
+from .signals import ratio as sig
+
+CASH_FEED = "SGOV"
+
+
+class SpyIwmRatio(bt.Indicator):
+    """SPY / IWM on raw closes (``raw_close`` line) or adjusted closes, in its own panel with horizontal levels."""
+
+    lines = ("ratio",)
+    params = (("price", "raw"), ("levels", ()))
+    plotinfo = dict(subplot=True, plotname="SPY/IWM ratio")
+    plotlines = dict(ratio=dict(color="black"))
+
+    def __init__(self) -> None:
+        spy, iwm = self.data0, self.data1
+        pick = (lambda d: d.raw_close) if self.p.price == "raw" else (lambda d: d.close)
+        self.lines.ratio = pick(spy) / pick(iwm)
+        self.plotinfo.plothlines = list(self.p.levels)
+        self.plotinfo.plotyticks = list(self.p.levels)
+
+
+class LogRatioZScore(bt.Indicator):
+    """z-score of log(SPY/IWM) over a trailing window (``strategies.signals.ratio.zscore_last``), with its bands."""
+
+    lines = ("z",)
+    params = (("price", "raw"), ("lookback", 252), ("bands", ()))
+    plotinfo = dict(subplot=True, plotname="z-score of log(SPY/IWM)")
+
+    def __init__(self) -> None:
+        pick = (lambda d: d.raw_close) if self.p.price == "raw" else (lambda d: d.close)
+        self._log_ratio = bt.ind.ApplyN(pick(self.data0) / pick(self.data1), func=lambda xs: math.log(xs[-1]), period=1)
+        self.addminperiod(self.p.lookback)
+        self.plotinfo.plothlines = list(self.p.bands)
+
+    def next(self) -> None:
+        window = np.asarray(self._log_ratio.get(size=self.p.lookback))
+        self.lines.z[0] = sig.zscore_last(window) if len(window) == self.p.lookback else float("nan")
+
+
+class _RatioTrade(PortfolioStrategy):
+    """Shared holding logic of the ratio strategies (not registered itself).
+
+    ``mode``: "rotation" holds SPY while flat and IWM while the trade is on (long only); "pair" holds the cash
+    sleeve while flat and, in the trade, long IWM and short SPY of ``pair_size`` of portfolio value each
+    (dollar-neutral) with the equity kept in the cash sleeve as collateral; ``short_cost`` is an annual borrow rate
+    charged every session on the short's value. Timing: the rule steps on the previous session's close and trades
+    at the current session's open (cheat-on-open). The first measured session takes the flat position
+    (rebalance reason "scheduled"); trades log reasons "entry", "target"/"exit", "stop".
+
+    Records ``trades_log``: (entry date, exit date or None, reason "target" | "exit" | "stop" | "end"), dated on the
+    sessions whose open filled them.
+    """
+
+    params = (("mode", "rotation"), ("pair_size", 0.5), ("short_cost", 0.0), ("price", "raw"))
+
+    def validate_params(self) -> None:
+        super().validate_params()
+        check_choice(self, "mode", ("rotation", "pair"))
+        check_number(self, "pair_size", lo=0, hi=1, lo_open=True)
+        check_number(self, "short_cost", lo=0, hi=1)
+        check_choice(self, "price", ("raw", "adjusted"))
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spy, self.iwm = self.getdatabyname("SPY"), self.getdatabyname("IWM")
+        self.state = sig.TradeState()
+        self.trades_log: list[tuple[date, date | None, str]] = []
+        self._started = False
+
+    def signal_value(self) -> float:
+        """The rule's input at the previous session's close."""
+        raise NotImplementedError
+
+    def step(self, state: sig.TradeState, value: float) -> tuple[sig.TradeState, str | None]:
+        raise NotImplementedError
+
+    def target(self, in_trade: bool) -> dict[str, float]:
+        if self.p.mode == "rotation":
+            return {"IWM": 1.0} if in_trade else {"SPY": 1.0}
+        if in_trade:
+            return {"IWM": self.p.pair_size, "SPY": -self.p.pair_size, CASH_FEED: 1.0}
+        return {CASH_FEED: 1.0}
+
+    def next_open(self) -> None:
+        if self.warming_up():
+            return
+        self.state, event = self.step(self.state, self.signal_value())
+        today = self.now().date()
+        if event == "entry":
+            self.trades_log.append((today, None, "open"))
+        elif event is not None and self.trades_log and self.trades_log[-1][1] is None:
+            self.trades_log[-1] = (self.trades_log[-1][0], today, event)
+        if event is not None:
+            self.rebalance(self.target(self.state.in_trade), at="open", reason=event)
+        elif not self._started:
+            self.rebalance(self.target(self.state.in_trade), at="open", reason="scheduled")
+        self._started = True
+
+    def next(self) -> None:
+        short = self.getposition(self.spy).size
+        if short < 0 and self.p.short_cost and not self.warming_up():
+            self.broker.add_cash(short * self.spy.close[0] * self.p.short_cost / 252.0)
+
+    def stop(self) -> None:
+        if self.trades_log and self.trades_log[-1][1] is None:
+            self.trades_log[-1] = (self.trades_log[-1][0], None, "end")
+
+
+@register("ratio-rotation", params={"mode": "rotation"}, description="SPY/IWM ratio at fixed levels, long-only SPY->IWM rotation")
+class RatioMeanReversion(_RatioTrade):
+    """The newsletter's fixed levels on SPY/IWM: enter in [zone_low, zone_high], exit at <= target, stop above stop.
+
+    The levels were read off a raw-price chart, so the ratio uses raw closes by default (``price="adjusted"`` uses
+    total-return closes, whose level drifts with the dividend gap). They come from 2008-2021, when the ratio sat
+    near 1.6-1.8 for years before moving to 2.1-2.8 after 2022: see ``RollingRatioMeanReversion`` for a variant
+    not tied to one regime.
+
+    Params (validated: target < zone_low < zone_high <= stop): ``zone_low`` 2.13, ``zone_high`` 2.35, ``target``
+    1.95, ``stop`` 2.35, ``rearm`` "below_zone_top" (after a stop, no entry until the ratio closes below
+    zone_high) | "below_target" | "immediate"; plus ``mode``, ``pair_size``, ``short_cost``, ``price``.
+    """
+
+    params = (("zone_low", 2.13), ("zone_high", 2.35), ("target", 1.95), ("stop", 2.35), ("rearm", "below_zone_top"))
+
+    def validate_params(self) -> None:
+        super().validate_params()
+        check_choice(self, "rearm", sig.REARM_RULES)
+        try:
+            self.levels = sig.Levels(self.p.target, self.p.zone_low, self.p.zone_high, self.p.stop)
+        except ValueError as exc:
+            raise ValueError(f"{type(self).__name__}: {exc}") from None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ratio = SpyIwmRatio(self.spy, self.iwm, price=self.p.price,
+                                 levels=(self.p.target, self.p.zone_low, self.p.zone_high, self.p.stop))
+
+    def signal_value(self) -> float:
+        return self.ratio[-1]
+
+    def step(self, state, value):
+        return sig.step_levels(state, value, self.levels, self.p.rearm)
+
+
+@register("ratio-z-rotation", params={"mode": "rotation"}, description="Rolling z-score of log SPY/IWM, long-only rotation")
+class RollingRatioMeanReversion(_RatioTrade):
+    """The same trade on a rolling z-score of log(SPY/IWM): enter at z >= entry_z, exit at z <= exit_z (the mean),
+    optional stop at z >= stop_z; not tied to one regime's levels.
+
+    Params: ``lookback`` 252 sessions, ``entry_z`` 1.5, ``exit_z`` 0.0, ``stop_z`` None (no stop; else > entry_z);
+    plus ``mode``, ``pair_size``, ``short_cost``, ``price``.
+    """
+
+    params = (("lookback", 252), ("entry_z", 1.5), ("exit_z", 0.0), ("stop_z", None))
+
+    def validate_params(self) -> None:
+        super().validate_params()
+        check_number(self, "lookback", lo=2, integer=True)
+        check_number(self, "entry_z", lo=0, lo_open=True)
+        check_number(self, "exit_z", hi=self.p.entry_z)
+        check_number(self, "stop_z", lo=self.p.entry_z, lo_open=True, allow_none=True)
+
+    def __init__(self) -> None:
+        super().__init__()
+        bands = [b for b in (self.p.entry_z, self.p.exit_z, self.p.stop_z) if b is not None]
+        self.z = LogRatioZScore(self.spy, self.iwm, price=self.p.price, lookback=self.p.lookback, bands=bands)
+
+    def signal_value(self) -> float:
+        return self.z[-1]
+
+    def step(self, state, value):
+        return sig.step_zscore(state, value, self.p.entry_z, self.p.exit_z, self.p.stop_z)
+
+
+register("ratio-pair", RatioMeanReversion, params={"mode": "pair"}, description="SPY/IWM ratio at fixed levels, long IWM / short SPY pair")
+register("ratio-z-pair", RollingRatioMeanReversion, params={"mode": "pair"}, description="Rolling z-score of log SPY/IWM, long/short pair")
