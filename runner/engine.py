@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import backtrader as bt
 import pandas as pd
 
 from feeds import FeedSet, build_cerebro
@@ -101,8 +102,10 @@ def metrics_from_analyses(analyses: dict) -> dict:
     }
 
 
-def build_run(entry_or_name: Entry | str, feeds: FeedSet, settings: RunSettings, params: dict | None = None):
-    """A ready (not yet run) Cerebro for one strategy, with the standard analyzers; returns (entry, params, cerebro)."""
+def build_run(entry_or_name: Entry | str, feeds: FeedSet, settings: RunSettings, params: dict | None = None, *, for_plot: bool = False):
+    """A ready (not yet run) Cerebro for one strategy, with the standard analyzers; returns (entry, params, cerebro).
+
+    ``for_plot`` adds the observers Backtrader's plot shows (trades as buy/sell markers, portfolio value)."""
     from analyzers import add_standard_analyzers  # lazy: keeps import of the runner light
 
     entry = resolve(entry_or_name)
@@ -119,6 +122,9 @@ def build_run(entry_or_name: Entry | str, feeds: FeedSet, settings: RunSettings,
         raise RunError(f"settings: {exc}") from None
     cerebro.addstrategy(entry.cls, **full)
     add_standard_analyzers(cerebro, benchmark=settings.benchmark)
+    if for_plot:
+        cerebro.addobserver(bt.observers.Value)
+        cerebro.addobserver(bt.observers.BuySell, barplot=True)
     return entry, full, cerebro
 
 
@@ -160,10 +166,10 @@ def run_one(
     plot_path=None,
 ) -> RunResult:
     """Run one registered strategy on prepared ``feeds``; optionally save Backtrader's own plot to ``plot_path``."""
-    entry, full, cerebro = build_run(entry_or_name, feeds, settings, params)
+    entry, full, cerebro = build_run(entry_or_name, feeds, settings, params, for_plot=plot_path is not None)
     strategy = execute(entry, cerebro)
     if plot_path is not None:
         from .plots import save_backtrader_plot
 
-        save_backtrader_plot(cerebro, plot_path)
+        save_backtrader_plot(cerebro, plot_path, start=feeds.start.date())
     return collect(entry, full, strategy, feeds)

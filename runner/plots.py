@@ -30,12 +30,13 @@ def _save(fig, path: Path, dpi: int = 110) -> Path:
     return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
 
 
-def save_backtrader_plot(cerebro, path: str | Path, *, width: float = 16, height: float = 10) -> Path:
-    """Backtrader's own plot of a finished Cerebro (trades, indicators, panels) saved as PNG."""
+def save_backtrader_plot(cerebro, path: str | Path, *, start=None, width: float = 16, height: float = 10) -> Path:
+    """Backtrader's own plot of a finished Cerebro (trades, indicators, panels) from ``start`` (e.g. after the
+    warm-up), saved as PNG."""
     import_backtrader_plot()
     import matplotlib.pyplot as plt
 
-    figures = cerebro.plot(iplot=False, volume=False, style="line")
+    figures = cerebro.plot(iplot=False, volume=False, style="line", start=start)
     fig = figures[0][0]
     fig.set_size_inches(width, height)
     try:
