@@ -51,8 +51,8 @@ class RelativeStrengthRotation(PortfolioStrategy):
     - VIX: with ``vix_timing="rebalance"`` (default) VIX is read only at the monthly decision (previous close):
       above ``vix_level`` the position is ``vix_scale`` of its size for the month. With ``"daily"`` VIX is also
       read at every close and the position is cut (or restored) at the next session's fill.
-    - Breaker: at every close, if the portfolio is more than ``breaker_drawdown`` below its value at the month's
-      rebalance, ``breaker_scale`` of the position is kept (the rest to cash) from the next session's fill until
+    - Breaker: at every close, if the portfolio is more than ``breaker_drawdown`` below its value at the close
+      before the month's rebalance (the previous month's last close), ``breaker_scale`` of the position is kept (the rest to cash) from the next session's fill until
       the next rebalance. VIX and breaker together multiply (0.5 x 0.5 = 25%).
     Cash is the SGOV feed (the cash sleeve, BIL before 2020-06). ``allocation`` is the share of the portfolio the
     strategy manages; the rest sits in the cash sleeve.
@@ -100,10 +100,14 @@ class RelativeStrengthRotation(PortfolioStrategy):
         self._vix_on = self._breaker_on = False
         self._month_value = 0.0
         self._pending: str | None = None
+        self._last_close_value = self.broker.startingcash
 
     def start(self) -> None:
         if self.p.fill == "close":
+            # Backtrader trap: with cheat-on-open still on, the broker's cash check prices a cheat-on-close order
+            # at the next session's open and can refuse it; in close mode only cheat-on-close may be on.
             self.broker.set_coc(True)
+            self.broker.set_coo(False)
 
     # Both hooks run every session; only the one matching ``fill`` trades.
     def next_open(self) -> None:
@@ -114,6 +118,7 @@ class RelativeStrengthRotation(PortfolioStrategy):
         if self.p.fill == "close":
             self._trade(at="close")
         self._watch_close()
+        self._last_close_value = self.broker.getvalue()
 
     def _trade(self, at: str) -> None:
         if self.warming_up():
@@ -136,7 +141,7 @@ class RelativeStrengthRotation(PortfolioStrategy):
         self._breaker_on = False
         self._pending = None
         weights = self._weights()
-        self._month_value = self.portfolio_value(at)
+        self._month_value = self._last_close_value
         self.decisions.append(
             {"date": self.now().date(), "iwm_return": iwm, "spy_return": spy, "vix": vix, "asset": self._asset, "weights": weights}
         )
