@@ -82,6 +82,18 @@ class _RatioTrade(PortfolioStrategy):
         """The rule's input at the previous session's close."""
         raise NotImplementedError
 
+    def ratios(self, size: int) -> np.ndarray:
+        """SPY/IWM over the last ``size`` closes up to the previous session, read from the feeds.
+
+        Backtrader trap: in ``next_open`` indicators have not advanced yet (like the strategy's clock), so the
+        indicators here are for plotting only; the signal reads the feeds, which are on the current bar.
+        """
+        line = (lambda d: d.raw_close) if self.p.price == "raw" else (lambda d: d.close)
+        spy, iwm = line(self.spy).get(ago=-1, size=size), line(self.iwm).get(ago=-1, size=size)
+        if len(spy) < size:
+            return np.array([])
+        return np.asarray(spy) / np.asarray(iwm)
+
     def step(self, state: sig.TradeState, value: float) -> tuple[sig.TradeState, str | None]:
         raise NotImplementedError
 
@@ -147,7 +159,8 @@ class RatioMeanReversion(_RatioTrade):
                                  levels=(self.p.target, self.p.zone_low, self.p.zone_high, self.p.stop))
 
     def signal_value(self) -> float:
-        return self.ratio[-1]
+        last = self.ratios(1)
+        return float(last[-1]) if len(last) else float("nan")
 
     def step(self, state, value):
         return sig.step_levels(state, value, self.levels, self.p.rearm)
@@ -177,7 +190,8 @@ class RollingRatioMeanReversion(_RatioTrade):
         self.z = LogRatioZScore(self.spy, self.iwm, price=self.p.price, lookback=self.p.lookback, bands=bands)
 
     def signal_value(self) -> float:
-        return self.z[-1]
+        window = self.ratios(self.p.lookback)
+        return sig.zscore_last(np.log(window)) if len(window) else float("nan")
 
     def step(self, state, value):
         return sig.step_zscore(state, value, self.p.entry_z, self.p.exit_z, self.p.stop_z)
