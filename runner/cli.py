@@ -16,6 +16,7 @@ from feeds import DataError, FeedSet, prepare_feeds
 
 from .config import ConfigError, load_config, parse_param, to_toml
 from .engine import RunError, RunSettings, merged_params, resolve
+from .executors import TaskError
 
 PLUGINS = ("runner.sweep", "runner.walkforward")
 DEFAULT_OUTPUT = "output/latest"
@@ -199,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (DataError, RunError, ConfigError, ValueError, KeyError, FileNotFoundError, tomllib.TOMLDecodeError) as exc:
+    except (DataError, RunError, ConfigError, TaskError, ValueError, KeyError, FileNotFoundError, tomllib.TOMLDecodeError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)
         return 2

@@ -60,7 +60,9 @@ def _call_in_worker(task: Callable, item: Any):
 def _guarded(task: Callable, feeds: FeedSet, item: Any):
     try:
         return task(feeds, item)
-    except Exception as exc:  # re-raised with the item named; picklable across processes
+    except ValueError:  # already a clear message naming what is wrong (e.g. RunError, DataError)
+        raise
+    except Exception as exc:  # anything else: re-raised naming the item, picklable across processes
         message = exc.args[0] if exc.args else repr(exc)
         raise TaskError(f"{describe(item)}: {message}") from None
 
