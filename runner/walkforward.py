@@ -62,11 +62,12 @@ def equity_task(feeds: FeedSet, item: SweepItem) -> tuple[dict, pd.Series]:
 
 
 def stitch(curves: list[pd.Series], start_value: float) -> pd.Series:
-    """Chain equity curves that each start from ``start_value`` into one curve starting at ``start_value``."""
+    """Chain equity curves into one starting at ``start_value``. Each curve starts with its own starting value (the
+    close before its first session), which is dropped after the first curve so no date appears twice."""
     pieces, level = [], start_value
-    for curve in curves:
-        scaled = curve / start_value * level
-        pieces.append(scaled)
+    for i, curve in enumerate(curves):
+        scaled = curve / curve.iloc[0] * level
+        pieces.append(scaled if i == 0 else scaled.iloc[1:])
         level = scaled.iloc[-1]
     return pd.concat(pieces)
 
@@ -121,12 +122,11 @@ def run_walkforward(
     return pd.DataFrame(rows), stitched
 
 
-def summary(table: pd.DataFrame, stitched: pd.Series, metric: str, start_value: float, first_day) -> dict:
-    """In-sample best (mean over windows) next to the stitched out-of-sample result (from ``start_value`` on ``first_day``)."""
-    years = (stitched.index[-1] - pd.Timestamp(first_day)).days / 365.25
-    cagr = 100 * ((stitched.iloc[-1] / start_value) ** (1 / years) - 1) if years > 0 else float("nan")
-    curve = pd.concat([pd.Series([start_value]), stitched.reset_index(drop=True)])
-    drawdown = 100 * (curve / curve.cummax() - 1).min()
+def summary(table: pd.DataFrame, stitched: pd.Series, metric: str) -> dict:
+    """In-sample best (mean over windows) next to the stitched out-of-sample result."""
+    years = (stitched.index[-1] - stitched.index[0]).days / 365.25
+    cagr = 100 * ((stitched.iloc[-1] / stitched.iloc[0]) ** (1 / years) - 1) if years > 0 else float("nan")
+    drawdown = 100 * (stitched / stitched.cummax() - 1).min()
     return {
         f"mean in-sample best {metric}": float(table[f"in-sample {metric}"].mean()),
         f"mean out-of-sample {metric}": float(table[f"out-of-sample {metric}"].mean()),
@@ -191,8 +191,7 @@ def cmd_walkforward(args) -> int:
         anchored=anchored, metric=options["metric"], executor=options["executor"], jobs=config["run"].get("jobs"),
         scheduler=options["scheduler"],
     )
-    first_oos = table["out-of-sample"].iloc[0].split("..")[0]
-    facts = summary(table, stitched, options["metric"], settings.cash, first_oos)
+    facts = summary(table, stitched, options["metric"])
     print(f"\nWalk-forward of {options['strategy']} ({'anchored' if anchored else 'rolling'}, {in_sample}y in / {out_sample}y out):")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     for key, value in facts.items():
