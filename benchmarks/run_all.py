@@ -47,9 +47,9 @@ def empty_strategy_plain_pandasdata(feeds) -> None:
 
 
 def sweep_grid(n: int) -> dict:
-    """A rotation grid of exactly n combinations (lookback x vix_level)."""
-    vix = [25.0, 30.0, 35.0, None]
-    lookbacks = list(range(10, 10 + 5 * (n // len(vix)), 5))
+    """A rotation grid of exactly n combinations (n/5 lookbacks x 5 VIX levels)."""
+    vix = [20.0, 25.0, 30.0, 35.0, None]
+    lookbacks = list(range(10, 10 + n // len(vix)))
     grid = {"lookback": lookbacks, "vix_level": vix}
     assert len(lookbacks) * len(vix) == n, n
     return grid
@@ -80,21 +80,25 @@ def main() -> int:
     bars = len(feeds.sessions)
     results: dict = {"cores": os.cpu_count(), "sessions incl. warm-up": bars}
 
+    def record(key: str, value) -> None:
+        results[key] = value
+        print(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}", flush=True)
+
     t_empty = best_of(lambda: empty_strategy_plain_pandasdata(feeds), repeat)
     t_rotation = best_of(lambda: run_one("rotation", feeds, settings), repeat)
-    results["empty strategy, 4 plain PandasData feeds [s]"] = t_empty
-    results["rotation 2010-2024 with all analyzers [s]"] = t_rotation
-    results["rotation bars per second"] = bars / t_rotation
-    results["rotation / empty PandasData (target <= 0.65)"] = t_rotation / t_empty
+    record("empty strategy, 4 plain PandasData feeds [s]", t_empty)
+    record("rotation 2010-2024 with all analyzers [s]", t_rotation)
+    record("rotation bars per second", bars / t_rotation)
+    record("rotation / empty PandasData (target <= 0.65)", t_rotation / t_empty)
 
     names = default_names()
     t_singles = sum(best_of(lambda n=n: run_one(n, feeds, settings), 1) for n in names)
     started = time.perf_counter()
     compare(names, feeds, settings, progress=lambda line: None)
     t_compare = time.perf_counter() - started
-    results[f"default comparison, {len(names)} runs [s]"] = t_compare
-    results["sum of single runs [s]"] = t_singles
-    results["comparison / sum of singles (target <= 0.6)"] = t_compare / t_singles
+    record(f"default comparison, {len(names)} runs [s]", t_compare)
+    record("sum of single runs [s]", t_singles)
+    record("comparison / sum of singles (target <= 0.6)", t_compare / t_singles)
 
     period = ("2019-01-01", "2020-12-31") if args.quick else ("2010-01-01", "2024-12-31")
     sweep_feeds = prepare_feeds(*period)
@@ -104,9 +108,9 @@ def main() -> int:
         started = time.perf_counter()
         run_sweep("rotation", sweep_grid(100), sweep_feeds, sweep_settings, jobs=jobs, progress=False)
         timings[jobs] = time.perf_counter() - started
-    results[f"100-combination sweep {period[0]}..{period[1]}, 1 process [s]"] = timings[1]
-    results[f"100-combination sweep {period[0]}..{period[1]}, 2 processes [s]"] = timings[2]
-    results["sweep speed-up on 2 cores (target >= 1.7)"] = timings[1] / timings[2]
+    record(f"100-combination sweep {period[0]}..{period[1]}, 1 process [s]", timings[1])
+    record(f"100-combination sweep {period[0]}..{period[1]}, 2 processes [s]", timings[2])
+    record("sweep speed-up on 2 cores (target >= 1.7)", timings[1] / timings[2])
 
     memory_period = ("2019-01-01", "2020-12-31")
     peaks = {}
@@ -114,12 +118,12 @@ def main() -> int:
         out = subprocess.run([sys.executable, __file__, "--memory-child", str(n), "--period", *memory_period],
                              capture_output=True, text=True, check=True).stdout
         peaks[n] = json.loads(out.strip().splitlines()[-1])
-        results[f"sweep peak memory, {n} combinations [MiB]"] = peaks[n]["peak MiB"]
-    results["peak memory 400 / 25 combinations (target <= 1.2)"] = peaks[400]["peak MiB"] / peaks[25]["peak MiB"]
+        record(f"sweep peak memory, {n} combinations [MiB]", peaks[n]["peak MiB"])
+    record("peak memory 400 / 25 combinations (target <= 1.2)", peaks[400]["peak MiB"] / peaks[25]["peak MiB"])
 
     t_vector = best_of(lambda: vectorised_rotation(feeds), 5)
-    results["vectorised pandas rotation [s]"] = t_vector
-    results["rotation engine / vectorised pandas"] = t_rotation / t_vector
+    record("vectorised pandas rotation [s]", t_vector)
+    record("rotation engine / vectorised pandas", t_rotation / t_vector)
 
     lines = ["| measure | value |", "|---|---|"] + [
         f"| {k} | {v:.3f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in results.items()

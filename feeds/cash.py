@@ -22,7 +22,7 @@ def splice_cash(bil: pd.DataFrame | None, sgov: pd.DataFrame | None, sessions: p
     close (0% return) with zero volume, and a note says so. ``raw_close`` and ``volume`` are those of whichever ETF
     the row comes from (raw_close jumps at the splice; it is not used for cash).
     """
-    parts, notes = [], []
+    notes: list[str] = []
     first_needed = sessions[0]
     if sgov is not None and len(sgov) and sgov.index[0] <= first_needed:
         sleeve = adjusted_bars(sgov)

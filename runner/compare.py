@@ -4,33 +4,13 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from feeds import FeedSet
 from strategies import registered
 
-from .engine import RunResult, RunSettings, run_one
+from .engine import RunItem, RunResult, RunSettings, run_item
 from .executors import run_tasks
-
-
-@dataclass(frozen=True)
-class RunItem:
-    """One run of a comparison: what a worker needs besides the shared feeds."""
-
-    name: str
-    params: dict
-    settings: RunSettings
-    plot_path: str | None = None
-
-    @property
-    def label(self) -> str:
-        return self.name
-
-
-def run_item(feeds: FeedSet, item: RunItem) -> RunResult:
-    """Executor task: one run (and its Backtrader plot when asked)."""
-    return run_one(item.name, feeds, item.settings, item.params, plot_path=item.plot_path)
 
 
 def default_names() -> list[str]:
@@ -68,6 +48,6 @@ def compare(
     params = params or {}
     write = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     items = [
-        RunItem(n, params.get(n, {}), settings, str(Path(plot_dir) / f"{n}.png") if plot_dir else None) for n in names
+        RunItem(n, params.get(n, {}), settings, plot_path=str(Path(plot_dir) / f"{n}.png") if plot_dir else None) for n in names
     ]
     return run_tasks(run_item, items, feeds, jobs=jobs, progress=_Lines(names, write))

@@ -173,3 +173,26 @@ def run_one(
 
         save_backtrader_plot(cerebro, plot_path, start=feeds.start.date())
     return collect(entry, full, strategy, feeds)
+
+
+@dataclass(frozen=True)
+class RunItem:
+    """One unit of work for an executor: a strategy, its params, the settings, an optional measured window
+    (``start``/``end`` inside the prepared feeds) and an optional plot path."""
+
+    name: str
+    params: dict
+    settings: RunSettings
+    start: str | None = None
+    end: str | None = None
+    plot_path: str | None = None
+
+    @property
+    def label(self) -> str:
+        return " ".join([self.name, *(f"{k}={v}" for k, v in self.params.items())])
+
+
+def run_item(feeds: FeedSet, item: RunItem) -> RunResult:
+    """Executor task: ``run_one`` for an item, on its window of the shared feeds."""
+    window = feeds.window(item.start, item.end) if item.start else feeds
+    return run_one(item.name, window, item.settings, item.params, plot_path=item.plot_path)

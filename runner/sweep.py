@@ -9,7 +9,6 @@ import argparse
 import itertools
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +17,7 @@ from feeds import FeedSet
 from feeds.atomic import atomic_write, atomic_write_text
 
 from .config import ConfigError, parse_value
-from .engine import COMPARISON_COLUMNS, RunSettings, merged_params, resolve, run_one
+from .engine import COMPARISON_COLUMNS, RunItem, RunSettings, merged_params, resolve, run_item
 from .executors import EXECUTORS, Progress, run_tasks
 
 DEFAULT_METRIC = "CAGR [%]"
@@ -78,25 +77,9 @@ def combinations(grid: dict[str, list]) -> list[dict]:
     return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
 
 
-@dataclass(frozen=True)
-class SweepItem:
-    """One combination: strategy name, params, settings and the measured window."""
-
-    name: str
-    params: dict
-    settings: RunSettings
-    start: str | None = None
-    end: str | None = None
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} " + " ".join(f"{k}={v}" for k, v in self.params.items())
-
-
-def metrics_task(feeds: FeedSet, item: SweepItem) -> dict:
+def metrics_task(feeds: FeedSet, item: RunItem) -> dict:
     """Executor task: the comparison metrics of one combination (small, so memory stays flat)."""
-    window = feeds.window(item.start, item.end) if item.start else feeds
-    return run_one(item.name, window, item.settings, item.params).metrics
+    return run_item(feeds, item).metrics
 
 
 def run_sweep(
@@ -118,7 +101,7 @@ def run_sweep(
     combos = combinations(grid)
     for combo in combos[:1]:
         merged_params(entry, {**(base_params or {}), **combo})  # unknown parameter names: clear error now
-    items = [SweepItem(entry.name, {**(base_params or {}), **combo}, settings) for combo in combos]
+    items = [RunItem(entry.name, {**(base_params or {}), **combo}, settings) for combo in combos]
     bar = Progress(len(items), "combinations", enabled=progress)
     metrics = run_tasks(metrics_task, items, feeds, executor=executor, jobs=jobs, scheduler=scheduler, progress=bar)
     rows = [{**combo, **m} for combo, m in zip(combos, metrics)]
@@ -223,5 +206,5 @@ def cmd_sweep(args) -> int:
     print(best.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     if x and y:
         written.append(heatmap(table, x, y, options["metric"], output / "heatmap.png"))
-    print(f"\nWrote: " + ", ".join(str(p) for p in written))
+    print("\nWrote: " + ", ".join(str(p) for p in written))
     return 0

@@ -8,7 +8,7 @@ out-of-sample equity curve, so overfitting shows.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -17,9 +17,9 @@ from feeds import FeedSet
 from feeds.atomic import atomic_write
 
 from .config import ConfigError
-from .engine import RunSettings, resolve, run_one
+from .engine import RunItem, RunSettings, resolve, run_item
 from .executors import Progress, run_tasks
-from .sweep import DEFAULT_METRIC, SweepItem, add_executor_options, combinations, metrics_task, sweep_options, write_table
+from .sweep import DEFAULT_METRIC, add_executor_options, combinations, metrics_task, sweep_options, write_table
 
 DEFAULT_OUTPUT = "output/walkforward"
 
@@ -55,9 +55,9 @@ def make_windows(start, end, in_sample_years: int, out_of_sample_years: int, anc
     return windows
 
 
-def equity_task(feeds: FeedSet, item: SweepItem) -> tuple[dict, pd.Series]:
+def equity_task(feeds: FeedSet, item: RunItem) -> tuple[dict, pd.Series]:
     """Executor task: metrics and the equity curve of one out-of-sample run."""
-    result = run_one(item.name, feeds.window(item.start, item.end), item.settings, item.params)
+    result = run_item(feeds, item)
     return result.metrics, result.equity
 
 
@@ -92,7 +92,7 @@ def run_walkforward(
     windows = make_windows(settings.start, settings.end, in_sample_years, out_of_sample_years, anchored)
     combos = combinations(grid) if grid else [{}]
     items = [
-        SweepItem(entry.name, combo, settings, str(w.is_start.date()), str(w.is_end.date())) for w in windows for combo in combos
+        RunItem(entry.name, combo, settings, str(w.is_start.date()), str(w.is_end.date())) for w in windows for combo in combos
     ]
     bar = Progress(len(items) + len(windows), "runs", enabled=progress)
     in_sample = run_tasks(metrics_task, items, feeds, executor=executor, jobs=jobs, scheduler=scheduler, progress=bar)
@@ -105,7 +105,7 @@ def run_walkforward(
         best_score, best = max(valid)
         chosen.append((combos[best], best_score))
     oos_items = [
-        SweepItem(entry.name, params, settings, str(w.oos_start.date()), str(w.oos_end.date()))
+        RunItem(entry.name, params, settings, str(w.oos_start.date()), str(w.oos_end.date()))
         for w, (params, _) in zip(windows, chosen)
     ]
     out = run_tasks(equity_task, oos_items, feeds, executor=executor, jobs=jobs, scheduler=scheduler, progress=bar)

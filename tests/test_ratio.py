@@ -5,8 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-import analyzers
-from feeds import FeedSet, build_cerebro, nyse_sessions, prepare_feeds
+from feeds import FeedSet, nyse_sessions, prepare_feeds
 from runner.engine import RunError, RunSettings, build_run, execute
 from strategies.signals import ratio as sig
 
