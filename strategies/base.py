@@ -33,6 +33,7 @@ class PortfolioStrategy(bt.Strategy):
     def __init__(self) -> None:
         self.validate_params()
         self._trade_from = trade_from(self.datas)
+        self._trade_from_num = bt.date2num(self._trade_from.to_pydatetime()) if self._trade_from is not None else float("-inf")
         self.rejected_orders: list[bt.Order] = []
         self.rebalance_log: list[tuple] = []
 
@@ -55,7 +56,7 @@ class PortfolioStrategy(bt.Strategy):
 
     def warming_up(self) -> bool:
         """True on bars before the first measured session (feed param ``trade_from``): read, don't trade."""
-        return self._trade_from is not None and self.now() < self._trade_from
+        return self.datas[0].datetime[0] < self._trade_from_num
 
     def first_measured_session(self) -> bool:
         """True on the first bar that is not warm-up."""
