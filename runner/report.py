@@ -60,8 +60,10 @@ def format_table(table: pd.DataFrame) -> str:
             return value
         if column == "Final value":
             return f"{value:,.0f}"
-        if column in ("Rebalances",) or (isinstance(value, int) and not isinstance(value, bool)):
-            return f"{value:d}" if float(value).is_integer() else f"{value:.2f}"
+        if column == "Rebalances" or (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and value.is_integer() and abs(value) >= 10
+        ):
+            return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
         return f"{value:.2f}"
 
     shown = pd.DataFrame({c: [cell(c, v) for v in table[c]] for c in table.columns}, index=table.index)
