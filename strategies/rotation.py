@@ -21,11 +21,19 @@ class RelativeStrength(bt.Indicator):
     def __init__(self) -> None:
         self.addminperiod(self.p.period + 1)
 
+    def _value(self, iwm_now: float, iwm_then: float, spy_now: float, spy_then: float) -> float:
+        value = sig.relative_strength(iwm_now / iwm_then - 1.0, spy_now / spy_then - 1.0, self.p.eps)
+        return max(-5.0, min(5.0, value)) if not math.isnan(value) else value  # clipped for a readable panel
+
     def next(self) -> None:
-        iwm = self.data0[0] / self.data0[-self.p.period] - 1.0
-        spy = self.data1[0] / self.data1[-self.p.period] - 1.0
-        value = sig.relative_strength(iwm, spy, self.p.eps)
-        self.lines.rs[0] = max(-5.0, min(5.0, value)) if not math.isnan(value) else value
+        p = self.p.period
+        self.lines.rs[0] = self._value(self.data0[0], self.data0[-p], self.data1[0], self.data1[-p])
+
+    def once(self, start: int, end: int) -> None:
+        """The same values as ``next``, over the whole preloaded arrays at once (runonce mode)."""
+        iwm, spy, out, p = self.data0.array, self.data1.array, self.lines.rs.array, self.p.period
+        for i in range(start, end):
+            out[i] = self._value(iwm[i], iwm[i - p], spy[i], spy[i - p])
 
 
 class PriceRatio(bt.Indicator):

@@ -184,3 +184,13 @@ def test_bad_parameters_get_clear_errors(feedset, param, value, message):
     with pytest.raises(RunError, match="rotation") as info:
         run(feedset, **{param: value})
     assert message in str(info.value)
+
+
+def test_indicator_once_equals_bar_by_bar(full, feedset):
+    entry, _, cerebro = build_run("rotation", feedset, RunSettings())
+    by_bar = cerebro.run(runonce=False)[0]
+    vectorised = np.array(full.rs.lines.rs.array)
+    stepped = np.array(by_bar.rs.lines.rs.array)
+    np.testing.assert_array_equal(vectorised[-len(stepped):], stepped)
+    assert by_bar.broker.getvalue() == full.broker.getvalue()
+    assert by_bar.decisions == full.decisions

@@ -106,3 +106,22 @@ def test_walkforward_oos_equals_single_runs_with_chosen_params():
         assert row["in-sample CAGR [%]"] == pytest.approx(in_sample[lookback])
     assert stitched.index[0] == pd.Timestamp("2017-12-29") and stitched.index[-1] == pd.Timestamp("2019-12-31")
     assert stitched.index.is_unique and stitched.iloc[0] == settings.cash
+
+
+def test_sweep_and_walkforward_from_a_config_file(tmp_path, capsys):
+    config = tmp_path / "sweep.toml"
+    config.write_text(
+        '[run]\nstart = "2016-01-01"\nend = "2019-12-31"\njobs = 1\n\n'
+        '[sweep]\nstrategy = "rotation"\nmetric = "Sharpe"\n[sweep.grid]\nlookback = "21:63:42"\nvix_level = [30, "off"]\n\n'
+        '[walkforward]\nin_sample = 2\nout_of_sample = 1\ngrid = { lookback = [21, 63] }\n'
+    )
+    assert main(["sweep", "--config", str(config), "--output", str(tmp_path / "s")]) == 0
+    table = pd.read_csv(tmp_path / "s" / "sweep.csv")
+    assert sorted(table["lookback"].unique()) == [21, 63] and len(table) == 4
+    assert main(["walkforward", "--config", str(config), "--output", str(tmp_path / "w")]) == 0
+    walk = pd.read_csv(tmp_path / "w" / "walkforward.csv")
+    assert list(walk["out-of-sample"]) == ["2018-01-01..2018-12-31", "2019-01-01..2019-12-31"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[sweep]\nstrategy = \"rotation\"\ngird = {}\n")
+    assert main(["sweep", "--config", str(bad)]) == 2
+    assert "unknown key(s) gird" in capsys.readouterr().err
