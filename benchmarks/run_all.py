@@ -92,10 +92,8 @@ def main() -> int:
     record("rotation / empty PandasData (target <= 0.65)", t_rotation / t_empty)
 
     names = default_names()
-    t_singles = sum(best_of(lambda n=n: run_one(n, feeds, settings), 1) for n in names)
-    started = time.perf_counter()
-    compare(names, feeds, settings, progress=lambda line: None)
-    t_compare = time.perf_counter() - started
+    t_singles = sum(best_of(lambda n=n: run_one(n, feeds, settings), repeat) for n in names)
+    t_compare = best_of(lambda: compare(names, feeds, settings, progress=lambda line: None), repeat)
     record(f"default comparison, {len(names)} runs [s]", t_compare)
     record("sum of single runs [s]", t_singles)
     record("comparison / sum of singles (target <= 0.6)", t_compare / t_singles)
