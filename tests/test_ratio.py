@@ -2,6 +2,7 @@
 pandas computation, pair neutrality, re-arm rules, no look-ahead, parameter validation."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -166,3 +167,34 @@ def test_bad_parameters(feedset, name, param, value, message):
     with pytest.raises(RunError, match=name) as info:
         run_on(feedset, name, **{param: value})
     assert message in str(info.value)
+
+
+def independent_zscore_trades(raw_csv, start="2010-01-04", end="2024-12-31", lookback=252, entry=1.5, exit_=0.0):
+    """The rolling rule from the CSVs with plain numpy: z of log(SPY/IWM) over the last ``lookback`` closes up to
+    the previous session (population std), enter at z >= entry, exit at z <= exit_, trade at the next open."""
+    spy, iwm = raw_csv("SPY")["Close"], raw_csv("IWM")["Close"]
+    logs = np.log((spy / iwm).loc[:end].dropna())
+    dates = logs.index
+    first = dates.get_loc(pd.Timestamp(start))
+    in_trade, trades, entry_day = False, [], None
+    for i in range(first, len(dates)):
+        window = logs.iloc[i - lookback:i].to_numpy()
+        z = (window[-1] - window.mean()) / window.std()
+        today = dates[i].date()
+        if in_trade and z <= exit_:
+            in_trade = False
+            trades.append((entry_day, today, "exit"))
+        elif not in_trade and z >= entry:
+            in_trade, entry_day = True, today
+    if in_trade:
+        trades.append((entry_day, None, "end"))
+    return trades
+
+
+def test_bundled_zscore_trades_equal_independent_computation(feedset, raw_csv):
+    expected = independent_zscore_trades(raw_csv)
+    assert len(expected) >= 5
+    for name in ("ratio-z-rotation", "ratio-z-pair"):
+        strategy = run_on(feedset, name)
+        assert strategy.trades_log == expected, name
+        assert strategy.rejected_orders == []
