@@ -49,7 +49,11 @@ class RunSettings:
 
 @dataclass
 class RunResult:
-    """The outcome of one run: small and picklable (no Backtrader objects)."""
+    """The outcome of one run: small and picklable (no Backtrader objects).
+
+    ``trades``: one row per fill (``analyzers.FILL_COLUMNS``: date, symbol, side, size, price, value, commission,
+    reason). ``decisions``: the strategy's ``decisions`` list of dicts as a DataFrame (empty when it keeps none).
+    """
 
     name: str
     params: dict
@@ -59,6 +63,8 @@ class RunResult:
     analyses: dict = field(default_factory=dict)
     rejected_orders: int = 0
     notes: list = field(default_factory=list)
+    trades: pd.DataFrame = field(default_factory=pd.DataFrame)
+    decisions: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def resolve(entry_or_name: Entry | str) -> Entry:
@@ -139,6 +145,8 @@ def execute(entry: Entry, cerebro):
 
 def collect(entry: Entry, params: dict, strategy, feeds: FeedSet) -> RunResult:
     """A RunResult from a finished strategy's analyzers."""
+    from analyzers import fills_frame
+
     analyses = {name: strategy.analyzers.getbyname(name).get_analysis() for name in strategy.analyzers.getnames()}
     equity_analysis = analyses.get("equity", {})
     notes = list(feeds.notes)
@@ -151,9 +159,11 @@ def collect(entry: Entry, params: dict, strategy, feeds: FeedSet) -> RunResult:
         metrics=metrics_from_analyses(analyses),
         equity=equity_analysis.get("equity", pd.Series(dtype=float)),
         weights=equity_analysis.get("weights", pd.DataFrame()),
-        analyses={k: v for k, v in analyses.items() if k != "equity"},
+        analyses={k: v for k, v in analyses.items() if k not in ("equity", "fills")},
         rejected_orders=rejected,
         notes=notes,
+        trades=fills_frame(analyses.get("fills", {}).get("fills", [])),
+        decisions=pd.DataFrame(list(getattr(strategy, "decisions", []))),
     )
 
 

@@ -26,6 +26,9 @@ class PortfolioStrategy(bt.Strategy):
       ``reason`` "scheduled" marks a planned rebalance (the published "trades"); others (e.g. "breaker",
       "vix", "stop") mark unscheduled ones.
     - ``rejected_orders``: orders the broker refused (Margin/Rejected).
+    - ``decisions``: one dict per decision with its inputs, starting with ``date`` (e.g. the rotation: date,
+      iwm_return, spy_return, vix, asset, weights; the ratio strategies: date, ratio or z, event). The runner
+      writes them to decisions.csv; a strategy that records none leaves it empty.
     """
 
     params = (("cash_buffer", 0.001),)
@@ -36,6 +39,7 @@ class PortfolioStrategy(bt.Strategy):
         self._trade_from_num = bt.date2num(self._trade_from.to_pydatetime()) if self._trade_from is not None else float("-inf")
         self.rejected_orders: list[bt.Order] = []
         self.rebalance_log: list[tuple] = []
+        self.decisions: list[dict] = []
 
     # -- parameters ----------------------------------------------------------------------------------------
     def validate_params(self) -> None:

@@ -59,7 +59,8 @@ class _RatioTrade(PortfolioStrategy):
     (rebalance reason "scheduled"); trades log reasons "entry", "target"/"exit", "stop".
 
     Records ``trades_log``: (entry date, exit date or None, reason "target" | "exit" | "stop" | "end"), dated on the
-    sessions whose open filled them.
+    sessions whose open filled them; and ``decisions``: one dict per measured session (date, ``ratio`` or ``z``
+    at the previous close, event "entry" | "target" | "exit" | "stop" | "" for none, in_trade after the step).
     """
 
     params = (("mode", "rotation"), ("pair_size", 0.5), ("short_cost", 0.0), ("price", "raw"))
@@ -77,6 +78,8 @@ class _RatioTrade(PortfolioStrategy):
         self.state = sig.TradeState()
         self.trades_log: list[tuple[date, date | None, str]] = []
         self._started = False
+
+    signal_name = "ratio"  # the name of the rule's input in ``decisions``
 
     def signal_value(self) -> float:
         """The rule's input at the previous session's close."""
@@ -107,8 +110,10 @@ class _RatioTrade(PortfolioStrategy):
     def next_open(self) -> None:
         if self.warming_up():
             return
-        self.state, event = self.step(self.state, self.signal_value())
+        value = self.signal_value()
+        self.state, event = self.step(self.state, value)
         today = self.now().date()
+        self.decisions.append({"date": today, self.signal_name: value, "event": event or "", "in_trade": self.state.in_trade})
         if event == "entry":
             self.trades_log.append((today, None, "open"))
         elif event is not None and self.trades_log and self.trades_log[-1][1] is None:
@@ -176,6 +181,7 @@ class RollingRatioMeanReversion(_RatioTrade):
     """
 
     params = (("lookback", 252), ("entry_z", 1.5), ("exit_z", 0.0), ("stop_z", None))
+    signal_name = "z"
 
     def validate_params(self) -> None:
         super().validate_params()

@@ -103,7 +103,6 @@ class RelativeStrengthRotation(PortfolioStrategy):
         self.vix = self.getdatabyname("VIX")
         self.rs = RelativeStrength(self.iwm, self.spy, period=self.p.lookback)
         self.price_ratio = PriceRatio(self.iwm, self.spy)
-        self.decisions: list[dict] = []
         self._asset: str | None = None
         self._vix_on = self._breaker_on = False
         self._month_value = 0.0
