@@ -15,7 +15,7 @@ from pathlib import Path
 from feeds import DataError, FeedSet, prepare_feeds
 
 from .config import ConfigError, load_config, parse_param, to_toml
-from .engine import RunError, RunSettings, merged_params, resolve
+from .engine import RunError, RunSettings, merged_params, resolve, warmup_for
 from .executors import TaskError
 
 PLUGINS = ("runner.sweep", "runner.walkforward")
@@ -119,9 +119,13 @@ def load_module(spec: str) -> None:
         raise ConfigError(f"--module {spec}: no module named {exc.name}") from None
 
 
-def load_feeds(settings: RunSettings, config: dict) -> FeedSet:
-    """Prepare the feeds once for the whole command, printing data coverage and notes to stderr."""
-    feeds = prepare_feeds(settings.start, settings.end, source=settings.source, cache_dir=config["run"].get("cache_dir"))
+def load_feeds(settings: RunSettings, config: dict, runs=()) -> FeedSet:
+    """Prepare the feeds once for the whole command, printing data coverage and notes to stderr.
+
+    ``runs``: the (strategy name, params) pairs the command will run; the warm-up loaded is the most history
+    any of them needs (``engine.warmup_for``)."""
+    feeds = prepare_feeds(settings.start, settings.end, source=settings.source, cache_dir=config["run"].get("cache_dir"),
+                          warmup_sessions=warmup_for(runs))
     print(f"Data {feeds.start.date()} .. {feeds.end.date()}:", file=sys.stderr)
     print(feeds.coverage().to_string(), file=sys.stderr)
     for note in feeds.notes:
@@ -141,7 +145,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     config["strategies"] = names
     output = Path(config["run"].get("output") or DEFAULT_OUTPUT)
     plots = config["run"].get("plots", True)
-    feeds = load_feeds(settings, config)
+    feeds = load_feeds(settings, config, [(n, config["params"].get(n, {})) for n in names])
     started = time.perf_counter()
     results = compare(names, feeds, settings, config["params"], jobs=config["run"].get("jobs"),
                       plot_dir=output / "plots" if plots else None)
@@ -174,7 +178,7 @@ def cmd_signal(args: argparse.Namespace) -> int:
     from .signal import format_signal, rotation_signal
 
     settings, config = resolve_run(args)
-    feeds = load_feeds(settings, config)  # the signal is as of the last session of the period
+    feeds = load_feeds(settings, config, [("rotation", config["params"].get("rotation", {}))])  # as of the period's last session
     card = rotation_signal(feeds, config["params"].get("rotation"))
     print(format_signal(card, as_json=args.json))
     return 0

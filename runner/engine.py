@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 import backtrader as bt
 import pandas as pd
 
-from feeds import FeedSet, build_cerebro
+from feeds import FeedSet, build_cerebro, nyse_sessions
+from feeds.cerebro import DEFAULT_WARMUP_SESSIONS
 from strategies import Entry, get
 
 COMPARISON_COLUMNS = (
@@ -89,6 +90,37 @@ def merged_params(entry: Entry, params: dict | None) -> dict:
     return {**entry.params, **(params or {})}
 
 
+def history_needed(entry: Entry, params: dict) -> int:
+    """Sessions of history ``entry`` needs before its first decision with ``params`` (0 when it does not say)."""
+    declare = getattr(entry.cls, "history_needed", None)
+    return int(declare(params)) if declare is not None else 0
+
+
+def warmup_for(runs) -> int:
+    """Warm-up sessions to load for ``runs`` ((name or Entry, params) pairs): the most any of them needs, and at
+    least ``DEFAULT_WARMUP_SESSIONS`` (a margin for indicators of strategies that do not declare their needs)."""
+    needs = [history_needed(entry, merged_params(entry, params)) for entry, params in ((resolve(n), p) for n, p in runs)]
+    return max([DEFAULT_WARMUP_SESSIONS, *needs])
+
+
+def check_history(entry: Entry, params: dict, feeds: FeedSet) -> None:
+    """RunError naming the strategy, the parameters and the first date available when ``feeds`` hold fewer sessions
+    before their first measured session than the strategy needs: it would otherwise skip decisions silently."""
+    needed = history_needed(entry, params)
+    sessions = feeds.sessions
+    have = int(sessions.get_loc(feeds.start))
+    if have >= needed:
+        return
+    named = [f"{p}={params[p]}" for p in getattr(entry.cls, "history_params", ()) if p in params]
+    because = f" ({', '.join(named)})" if named else ""
+    calendar = nyse_sessions(sessions[0], sessions[0] + pd.Timedelta(days=int(needed * 1.6) + 10))
+    earliest = f"; the earliest start with enough history is {calendar[needed].date()}" if needed < len(calendar) else ""
+    raise RunError(
+        f"strategy {entry.name!r} needs {needed} sessions of history before its first decision on {feeds.start.date()}"
+        f"{because}, but the data available start on {sessions[0].date()}, {have} sessions earlier{earliest}"
+    )
+
+
 def metrics_from_analyses(analyses: dict) -> dict:
     """The comparison-table columns from the standard analyzers' outputs."""
     perf, win, sw, ex = (analyses.get(k, {}) for k in ("performance", "winrate", "switches", "exposure"))
@@ -116,6 +148,7 @@ def build_run(entry_or_name: Entry | str, feeds: FeedSet, settings: RunSettings,
 
     entry = resolve(entry_or_name)
     full = merged_params(entry, params)
+    check_history(entry, full, feeds)
     try:
         cerebro = build_cerebro(
             feeds=feeds,
@@ -204,5 +237,10 @@ class RunItem:
 
 def run_item(feeds: FeedSet, item: RunItem) -> RunResult:
     """Executor task: ``run_one`` for an item, on its window of the shared feeds."""
-    window = feeds.window(item.start, item.end) if item.start else feeds
+    if item.start:
+        entry = resolve(item.name)
+        needed = history_needed(entry, merged_params(entry, item.params))
+        window = feeds.window(item.start, item.end, warmup_sessions=max(DEFAULT_WARMUP_SESSIONS, needed))
+    else:
+        window = feeds
     return run_one(item.name, window, item.settings, item.params, plot_path=item.plot_path)

@@ -194,8 +194,8 @@ def cmd_sweep(args) -> int:
     grid = options["grid"]
     keys = list(grid)
     x, y = options["x"] or keys[0] if keys else None, options["y"] or (keys[1] if len(keys) > 1 else None)
-    feeds = load_feeds(settings, config)
     base = config["params"].get(options["strategy"], {})
+    feeds = load_feeds(settings, config, [(options["strategy"], {**base, **combo}) for combo in combinations(grid)])
     table = run_sweep(options["strategy"], grid, feeds, settings, executor=options["executor"],
                       jobs=config["run"].get("jobs"), scheduler=options["scheduler"], base_params=base)
     output = Path(options["output"] or DEFAULT_OUTPUT)

@@ -185,7 +185,7 @@ def cmd_walkforward(args) -> int:
     in_sample = args.in_sample if args.in_sample is not None else section.get("in_sample", 5)
     out_sample = args.out_of_sample if args.out_of_sample is not None else section.get("out_of_sample", 1)
     anchored = args.anchored or bool(section.get("anchored", False))
-    feeds = load_feeds(settings, config)
+    feeds = load_feeds(settings, config, [(options["strategy"], combo) for combo in combinations(options["grid"])])
     table, stitched = run_walkforward(
         options["strategy"], options["grid"], feeds, settings, in_sample_years=in_sample, out_of_sample_years=out_sample,
         anchored=anchored, metric=options["metric"], executor=options["executor"], jobs=config["run"].get("jobs"),

@@ -32,6 +32,21 @@ class PortfolioStrategy(bt.Strategy):
     """
 
     params = (("cash_buffer", 0.001),)
+    # The parameters that set ``history_needed``, named (with their values) when the data cannot supply it.
+    history_params: tuple[str, ...] = ()
+
+    @classmethod
+    def param_values(cls, params: Mapping | None = None) -> dict:
+        """The class's parameter defaults overridden by ``params`` (no Backtrader instance needed)."""
+        return {**dict(cls.params._getitems()), **dict(params or {})}
+
+    @classmethod
+    def history_needed(cls, params: Mapping) -> int:
+        """Closed sessions of history the strategy needs before its first decision, from its ``params``
+        (missing keys take the defaults). The runner loads at least this much warm-up and refuses a run whose
+        data cannot supply it. Base: 0 (the first decision reads no past bar); override when decisions read
+        past closes, and name the parameters that set it in ``history_params``."""
+        return 0
 
     def __init__(self) -> None:
         self.validate_params()
@@ -78,6 +93,18 @@ class PortfolioStrategy(bt.Strategy):
     def is_rebalance_day(self) -> bool:
         """A measured bar that is the first measured session or the first session of a month."""
         return not self.warming_up() and (self.first_measured_session() or self.first_session_of_month())
+
+    def prenext(self) -> None:
+        """Backtrader calls this instead of ``next`` while an indicator still lacks bars. During warm-up that is
+        expected; on a measured session it would skip a decision silently, so it is an error."""
+        if not self.warming_up():
+            raise ValueError(
+                f"{type(self).__name__}: on the measured session {self.now().date()} its indicators still lack history "
+                f"(they need {self._minperiod} bars, the feeds have {self.bar_count()} so far), so a decision would be "
+                "skipped; load more warm-up or declare it in history_needed()"
+            )
+
+    prenext_open = prenext  # cheat-on-open: the open-side hook is skipped the same way
 
     # -- orders --------------------------------------------------------------------------------------------
     def notify_order(self, order: bt.Order) -> None:
@@ -168,6 +195,13 @@ class PortfolioStrategy(bt.Strategy):
             keep = max(0.0, 1.0 - shortfall / buys) if buys else 1.0
             fitted = [(data, math.floor(d * keep) if d > 0 else d, p) for data, d, p in fitted]
         return fitted
+
+
+def whole_or_zero(value) -> int:
+    """``value`` as an int when it is a whole number >= 0, else 0 (bad values are reported by ``validate_params``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0 or int(value) != value:
+        return 0
+    return int(value)
 
 
 def _price(data, at: str) -> float:

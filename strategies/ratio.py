@@ -7,7 +7,7 @@ from datetime import date
 import backtrader as bt
 import numpy as np
 
-from .base import PortfolioStrategy, check_choice, check_number
+from .base import PortfolioStrategy, check_choice, check_number, whole_or_zero
 from .registry import register
 from .signals import ratio as sig
 
@@ -64,6 +64,11 @@ class _RatioTrade(PortfolioStrategy):
     """
 
     params = (("mode", "rotation"), ("pair_size", 0.5), ("short_cost", 0.0), ("price", "raw"))
+
+    @classmethod
+    def history_needed(cls, params) -> int:
+        """The previous session's close."""
+        return 1
 
     def validate_params(self) -> None:
         super().validate_params()
@@ -182,6 +187,12 @@ class RollingRatioMeanReversion(_RatioTrade):
 
     params = (("lookback", 252), ("entry_z", 1.5), ("exit_z", 0.0), ("stop_z", None))
     signal_name = "z"
+    history_params = ("lookback",)
+
+    @classmethod
+    def history_needed(cls, params) -> int:
+        """``lookback`` closes up to the session before the first decision."""
+        return max(1, whole_or_zero(cls.param_values(params)["lookback"]))
 
     def validate_params(self) -> None:
         super().validate_params()

@@ -5,7 +5,7 @@ import math
 
 import backtrader as bt
 
-from .base import PortfolioStrategy, check_choice, check_number
+from .base import PortfolioStrategy, check_choice, check_number, whole_or_zero
 from .registry import register
 from .signals import rotation as sig
 
@@ -84,6 +84,13 @@ class RelativeStrengthRotation(PortfolioStrategy):
         ("allocation", 1.0),
         ("fill", "open"),
     )
+
+    history_params = ("lookback",)
+
+    @classmethod
+    def history_needed(cls, params) -> int:
+        """``lookback`` + 1 closes up to the session before the first decision."""
+        return whole_or_zero(cls.param_values(params)["lookback"]) + 1
 
     def validate_params(self) -> None:
         super().validate_params()
