@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import backtrader as bt
 import pandas as pd
 
 from feeds import FeedSet, build_cerebro, nyse_sessions
@@ -162,8 +161,9 @@ def build_run(entry_or_name: Entry | str, feeds: FeedSet, settings: RunSettings,
     cerebro.addstrategy(entry.cls, **full)
     add_standard_analyzers(cerebro, benchmark=settings.benchmark)
     if for_plot:
-        cerebro.addobserver(bt.observers.Value)
-        cerebro.addobserver(bt.observers.BuySell, barplot=True)
+        from .plots import add_plot_observers
+
+        add_plot_observers(cerebro)
     return entry, full, cerebro
 
 
@@ -212,9 +212,10 @@ def run_one(
     entry, full, cerebro = build_run(entry_or_name, feeds, settings, params, for_plot=plot_path is not None)
     strategy = execute(entry, cerebro)
     if plot_path is not None:
-        from .plots import save_backtrader_plot
+        from .plots import backtrader_title, save_backtrader_plot
 
-        save_backtrader_plot(cerebro, plot_path, start=feeds.start.date())
+        save_backtrader_plot(cerebro, plot_path, start=feeds.start.date(),
+                             title=backtrader_title(entry.name, full, feeds.start, feeds.end))
     return collect(entry, full, strategy, feeds)
 
 

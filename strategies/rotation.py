@@ -1,8 +1,6 @@
 """IWM/SPY relative-strength rotation, from a published signal card."""
 from __future__ import annotations
 
-import math
-
 import backtrader as bt
 
 from .base import PortfolioStrategy, check_choice, check_number, whole_or_zero
@@ -10,28 +8,32 @@ from .registry import register
 from .signals import rotation as sig
 
 
-class RelativeStrength(bt.Indicator):
-    """IWM trailing return / SPY trailing return (NaN when |SPY return| < eps). Data 0 = IWM, data 1 = SPY."""
+class ReturnSpread(bt.Indicator):
+    """IWM trailing return minus SPY trailing return over ``period`` sessions, in percent. Data 0 = IWM, data 1 = SPY.
 
-    lines = ("rs",)
-    params = (("period", 63), ("eps", 1e-6))
-    plotinfo = dict(subplot=True, plotname="RS ratio (IWM ret / SPY ret)")
-    plotlines = dict(rs=dict(color="purple"))
+    The rotation's choice in one line: above zero IWM is the stronger, below zero SPY. (The ratio of the two returns
+    explodes whenever SPY's return is near zero, so it is not what the plot shows.)"""
+
+    lines = ("spread",)
+    params = (("period", 63),)
+    plotinfo = dict(subplot=True, plotname="IWM minus SPY trailing return [%]", plothlines=[0.0], plotymargin=0.05)
+    plotlines = dict(spread=dict(color="purple", linewidth=0.8, _name="IWM - SPY", _fill_gt=(0, ("tab:orange", 0.25)),
+                                 _fill_lt=(0, ("tab:blue", 0.25))))
 
     def __init__(self) -> None:
         self.addminperiod(self.p.period + 1)
 
-    def _value(self, iwm_now: float, iwm_then: float, spy_now: float, spy_then: float) -> float:
-        value = sig.relative_strength(iwm_now / iwm_then - 1.0, spy_now / spy_then - 1.0, self.p.eps)
-        return max(-5.0, min(5.0, value)) if not math.isnan(value) else value  # clipped for a readable panel
+    @staticmethod
+    def _value(iwm_now: float, iwm_then: float, spy_now: float, spy_then: float) -> float:
+        return 100.0 * ((iwm_now / iwm_then - 1.0) - (spy_now / spy_then - 1.0))
 
     def next(self) -> None:
         p = self.p.period
-        self.lines.rs[0] = self._value(self.data0[0], self.data0[-p], self.data1[0], self.data1[-p])
+        self.lines.spread[0] = self._value(self.data0[0], self.data0[-p], self.data1[0], self.data1[-p])
 
     def once(self, start: int, end: int) -> None:
         """The same values as ``next``, over the whole preloaded arrays at once (runonce mode)."""
-        iwm, spy, out, p = self.data0.array, self.data1.array, self.lines.rs.array, self.p.period
+        iwm, spy, out, p = self.data0.array, self.data1.array, self.lines.spread.array, self.p.period
         for i in range(start, end):
             out[i] = self._value(iwm[i], iwm[i - p], spy[i], spy[i - p])
 
@@ -108,7 +110,7 @@ class RelativeStrengthRotation(PortfolioStrategy):
         super().__init__()
         self.iwm, self.spy = self.getdatabyname("IWM"), self.getdatabyname("SPY")
         self.vix = self.getdatabyname("VIX")
-        self.rs = RelativeStrength(self.iwm, self.spy, period=self.p.lookback)
+        self.spread = ReturnSpread(self.iwm, self.spy, period=self.p.lookback)
         self.price_ratio = PriceRatio(self.iwm, self.spy)
         self._asset: str | None = None
         self._vix_on = self._breaker_on = False

@@ -189,8 +189,8 @@ def test_bad_parameters_get_clear_errors(feedset, param, value, message):
 def test_indicator_once_equals_bar_by_bar(full, feedset):
     entry, _, cerebro = build_run("rotation", feedset, RunSettings())
     by_bar = cerebro.run(runonce=False)[0]
-    vectorised = np.array(full.rs.lines.rs.array)
-    stepped = np.array(by_bar.rs.lines.rs.array)
+    vectorised = np.array(full.spread.lines.spread.array)
+    stepped = np.array(by_bar.spread.lines.spread.array)
     np.testing.assert_array_equal(vectorised[-len(stepped):], stepped)
     assert by_bar.broker.getvalue() == full.broker.getvalue()
     assert by_bar.decisions == full.decisions
