@@ -5,6 +5,7 @@ import math
 from collections.abc import Mapping
 
 import backtrader as bt
+import numpy as np
 
 from feeds import is_cash, trade_from
 
@@ -19,7 +20,9 @@ class PortfolioStrategy(bt.Strategy):
     - ``cash_buffer`` (0.001): fraction of portfolio value left unallocated so that buys never fail for cash
       after commissions, slippage and whole-share rounding.
 
-    Subclasses implement ``validate_params()`` and trade with ``rebalance()`` outside ``warming_up()``.
+    Subclasses implement ``validate_params()`` and trade with ``rebalance()`` outside ``warming_up()``. They read
+    prices with the safe accessors ``last_close()``, ``closes()`` and ``trailing_return()``, which return only
+    closes known when the decision is made, whichever hook (``next_open`` or ``next``) and fill is used.
 
     Protocol read by the analyzers (they know no particular strategy):
     - ``rebalance_log``: one ``(datetime, reason, weights)`` per ``rebalance()`` call, orders or not.
@@ -105,6 +108,52 @@ class PortfolioStrategy(bt.Strategy):
             )
 
     prenext_open = prenext  # cheat-on-open: the open-side hook is skipped the same way
+
+    # -- prices known at the decision ----------------------------------------------------------------------
+    # Backtrader trap: in ``next_open`` the feeds are already on the current session, so ``data.close[0]`` is a
+    # close that has not happened yet when the order fills at the open. These accessors read only closes that
+    # are complete before the session whose price fills the orders placed now:
+    # - in ``next_open`` (fill at this session's open): closes through the previous session;
+    # - in ``next`` with cheat-on-close (fill at this session's close): closes through the previous session;
+    # - in ``next`` otherwise (fill at the next session's open): closes through this session.
+    def known_ago(self) -> int:
+        """``ago`` of the last close known at the decision: -1 in ``next_open`` or with cheat-on-close, else 0."""
+        in_next_open = len(self) < len(self.datas[0])  # the strategy's clock advances only after next_open
+        return -1 if in_next_open or getattr(self.broker.p, "coc", False) else 0
+
+    def last_close(self, data, *, price: str = "adjusted") -> float:
+        """The last close of ``data`` (a feed or its name) known at the decision; NaN before the first one.
+
+        ``price``: "adjusted" (total-return close, the ``close`` line) or "raw" (the ``raw_close`` line).
+        """
+        values = self.closes(data, 1, price=price)
+        return float(values[-1])
+
+    def closes(self, data, n: int, *, price: str = "adjusted") -> np.ndarray:
+        """The last ``n`` closes of ``data`` known at the decision, oldest first, NaN where history is missing."""
+        _check_sessions("closes", n)
+        line = _close_line(self._feed(data), price)
+        ago = self.known_ago()
+        known = min(n, len(line) + ago)
+        values = np.full(n, np.nan)
+        if known > 0:
+            values[n - known:] = line.get(ago=ago, size=known)
+        return values
+
+    def trailing_return(self, data, n: int, *, price: str = "adjusted") -> float:
+        """Return over the last ``n`` sessions known at the decision: close / close ``n`` sessions earlier - 1
+        (a total return on adjusted closes); NaN without ``n + 1`` known closes."""
+        _check_sessions("trailing_return", n)
+        values = self.closes(data, n + 1, price=price)
+        return float(values[-1] / values[0] - 1.0)
+
+    def _feed(self, data):
+        if isinstance(data, str):
+            names = [d._name for d in self.datas]
+            if data not in names:
+                raise KeyError(f"{type(self).__name__}: no feed named {data!r}; feeds are {', '.join(names)}")
+            return self.getdatabyname(data)
+        return data
 
     # -- orders --------------------------------------------------------------------------------------------
     def notify_order(self, order: bt.Order) -> None:
@@ -210,6 +259,22 @@ def _price(data, at: str) -> float:
     if at == "close":
         return data.close[0]
     raise ValueError(f"at must be 'open' or 'close', not {at!r}")
+
+
+def _check_sessions(where: str, n) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{where}: n must be a whole number of sessions >= 1, not {n!r}")
+
+
+def _close_line(data, price: str):
+    if price == "adjusted":
+        return data.close
+    if price == "raw":
+        line = getattr(data.lines, "raw_close", None)
+        if line is None:
+            raise ValueError(f"feed {data._name} has no raw_close line; use price='adjusted'")
+        return line
+    raise ValueError(f"price must be 'adjusted' or 'raw', not {price!r}")
 
 
 def check_number(strategy: bt.Strategy, name: str, *, lo: float | None = None, hi: float | None = None,

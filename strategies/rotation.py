@@ -145,13 +145,10 @@ class RelativeStrengthRotation(PortfolioStrategy):
             self.rebalance(self._weights(), at=at, reason=self._pending)
             self._pending = None
 
-    def _trailing(self, data) -> float:
-        """Total return over ``lookback`` sessions ending at the previous close (NaN without enough history)."""
-        closes = data.close.get(ago=-1, size=self.p.lookback + 1)
-        return closes[-1] / closes[0] - 1.0 if len(closes) == self.p.lookback + 1 else float("nan")
-
     def _monthly_decision(self, at: str) -> None:
-        iwm, spy, vix = self._trailing(self.iwm), self._trailing(self.spy), self.vix.close[-1]
+        # The safe accessors read closes through the previous session in next_open and with fill="close".
+        iwm, spy = self.trailing_return(self.iwm, self.p.lookback), self.trailing_return(self.spy, self.p.lookback)
+        vix = self.last_close(self.vix)
         self._asset = sig.choose_asset(iwm, spy, self.p.cash_rule)
         self._vix_on = sig.vix_filter_on(vix, self.p.vix_level)
         self._breaker_on = False
