@@ -27,6 +27,46 @@ DEFAULT_START = "2010-01-01"
 DEFAULT_END = "2024-12-31"
 DEFAULT_WARMUP_SESSIONS = 300
 DEFAULT_VIX_MAX_FILL = 3
+# Ceilings of the cost settings. A value above them is a unit mistake (percent or basis points typed as a
+# fraction), not a plausible cost: 5% of traded value is already far above any broker's commission or an ETF's
+# slippage, and $0.10 a share is 20x a typical per-share rate.
+MAX_COST_FRACTION = 0.05
+MAX_COMMISSION_PER_SHARE = 0.10
+COST_UNITS = {
+    "commission": ("a fraction of traded value", "0.0005 = 5 bp = 0.05%", MAX_COST_FRACTION),
+    "slippage": ("a fraction of price", "0.0002 = 2 bp", MAX_COST_FRACTION),
+    "commission_per_share": ("money per share traded", "0.005 = half a cent a share", MAX_COMMISSION_PER_SHARE),
+}
+
+
+def check_costs(*, cash: float = 100_000.0, commission: float = 0.0, commission_per_share: float = 0.0,
+                slippage: float = 0.0, option_names: bool = False) -> None:
+    """ValueError naming the setting, its unit and its ceiling when a cost or the cash is not a plausible number.
+
+    The one check of these settings: ``build_cerebro`` and the runner's settings both call it. ``option_names``
+    names them as command-line options (``--commission-per-share``) instead of parameters."""
+
+    def label(key: str) -> str:
+        return f"--{key.replace('_', '-')}" if option_names else key
+
+    for key, value in (("cash", cash), ("commission", commission), ("commission_per_share", commission_per_share), ("slippage", slippage)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{label(key)} must be a finite number, not {value!r}")
+    if cash <= 0:
+        raise ValueError(f"{label('cash')} must be > 0, not {cash!r}")
+    for key, value in (("commission", commission), ("commission_per_share", commission_per_share), ("slippage", slippage)):
+        unit, example, ceiling = COST_UNITS[key]
+        if value < 0:
+            raise ValueError(f"{label(key)} must be >= 0, not {value!r} ({unit}, e.g. {example})")
+        if value > ceiling:
+            if key == "commission_per_share":
+                meaning, hint = f"{value:g} a share", "cents typed as money? divide by 100"
+            else:
+                meaning, hint = f"{value:.0%}", "a percentage? divide by 100; basis points? divide by 10,000"
+            raise ValueError(
+                f"{label(key)} {value:g} is above its ceiling {ceiling:g}: it is {unit} (e.g. {example}), "
+                f"so {value:g} means {meaning} ({hint})"
+            )
 
 
 @dataclass(frozen=True)
@@ -240,14 +280,11 @@ def build_cerebro(
 
     ``feeds`` reuses already prepared data (no reload); otherwise it is prepared from ``source`` for
     ``start``..``end``. ``commission`` is a fraction of traded value, ``commission_per_share`` a fixed
-    amount per share (both may be combined), ``slippage`` a fraction of price. With ``cheat_on_open``
+    amount per share (both may be combined), ``slippage`` a fraction of price; each is refused above its ceiling
+    (``check_costs``). With ``cheat_on_open``
     strategies may trade in ``next_open`` at that session's open. The FeedSet is kept as ``cerebro.feedset``.
     """
-    for name, value in (("cash", cash), ("commission", commission), ("commission_per_share", commission_per_share), ("slippage", slippage)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
-            raise ValueError(f"{name} must be a number >= 0, not {value!r}")
-    if cash <= 0:
-        raise ValueError(f"cash must be > 0, not {cash!r}")
+    check_costs(cash=cash, commission=commission, commission_per_share=commission_per_share, slippage=slippage)
     if feeds is None:
         feeds = prepare_feeds(start, end, source=source, warmup_sessions=warmup_sessions, cache_dir=cache_dir)
     cerebro = bt.Cerebro(cheat_on_open=cheat_on_open, stdstats=stdstats)

@@ -13,6 +13,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from feeds import DataError, FeedSet, prepare_feeds
+from feeds.cerebro import check_costs
 
 from .config import ConfigError, load_config, parse_param, to_toml
 from .engine import RunError, RunSettings, merged_params, resolve, warmup_for
@@ -91,10 +92,11 @@ def resolve_run(args: argparse.Namespace) -> tuple[RunSettings, dict]:
         run["plots"] = False
     names = {f.name for f in fields(RunSettings)}
     settings = RunSettings(**{k: v for k, v in run.items() if k in names})
-    for key in ("cash", "commission", "commission_per_share", "slippage"):
-        value = getattr(settings, key)
-        if value != value or value < 0 or (key == "cash" and value <= 0):
-            raise ConfigError(f"--{key.replace('_', '-')} must be {'> 0' if key == 'cash' else '>= 0'}, not {value}")
+    try:
+        check_costs(cash=settings.cash, commission=settings.commission, commission_per_share=settings.commission_per_share,
+                    slippage=settings.slippage, option_names=True)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     if run.get("jobs") is not None and run["jobs"] < 1:
         raise ConfigError(f"--jobs must be >= 1, not {run['jobs']}")
     config["run"] = {**asdict(settings), **{k: v for k, v in run.items() if k not in names}}
