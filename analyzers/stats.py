@@ -2,6 +2,9 @@
 
 The curve's first value is the starting value (the close before the first measured session); every later value
 is the portfolio value at a session's close. Nothing here knows Backtrader.
+
+Every function also takes a DataFrame whose columns are many runs on the same dates (the fast engine's
+sweeps): it then returns one value per column (a numpy array) from the same definitions.
 """
 from __future__ import annotations
 
@@ -11,6 +14,11 @@ import numpy as np
 import pandas as pd
 
 TRADING_DAYS = 252
+
+
+def _figure(value):
+    """A float for one run (scalar), a numpy float array for a DataFrame of runs (one value per column)."""
+    return value.to_numpy(dtype=float) if isinstance(value, pd.Series) else float(value)
 
 
 def years_between(first: pd.Timestamp, last: pd.Timestamp) -> float:
@@ -27,8 +35,8 @@ def cagr(equity: pd.Series) -> float:
     """Compound annual growth rate [%] from the first to the last value over calendar years."""
     years = years_between(equity.index[0], equity.index[-1])
     if years <= 0:
-        return float("nan")
-    return float(100.0 * ((equity.iloc[-1] / equity.iloc[0]) ** (1.0 / years) - 1.0))
+        return _figure(equity.iloc[-1] * float("nan"))
+    return _figure(100.0 * ((equity.iloc[-1] / equity.iloc[0]) ** (1.0 / years) - 1.0))
 
 
 def daily_riskfree(annual_rate: float, periods: int = TRADING_DAYS) -> float:
@@ -38,21 +46,23 @@ def daily_riskfree(annual_rate: float, periods: int = TRADING_DAYS) -> float:
 
 def volatility(returns: pd.Series, periods: int = TRADING_DAYS) -> float:
     """Annualised volatility [%]: sample std of session returns x sqrt(periods)."""
-    return float(100.0 * returns.std(ddof=1) * math.sqrt(periods)) if len(returns) > 1 else float("nan")
+    return _figure(100.0 * returns.std(ddof=1) * math.sqrt(periods)) if len(returns) > 1 else _figure(returns.sum() * float("nan"))
 
 
 def sharpe(returns: pd.Series, riskfree: float = 0.0, periods: int = TRADING_DAYS) -> float:
     """mean(excess) / std(excess, ddof=1) x sqrt(periods), excess over the per-session risk-free rate."""
     excess = returns - daily_riskfree(riskfree, periods)
-    sd = excess.std(ddof=1)
-    return float(excess.mean() / sd * math.sqrt(periods)) if len(excess) > 1 and sd > 0 else float("nan")
+    sd = _figure(excess.std(ddof=1)) if len(excess) > 1 else _figure(excess.sum() * 0.0)
+    ratio = _figure(excess.mean()) / np.where(sd > 0, sd, np.nan) * math.sqrt(periods)
+    return ratio if np.ndim(ratio) else float(ratio)
 
 
 def sortino(returns: pd.Series, riskfree: float = 0.0, periods: int = TRADING_DAYS) -> float:
     """mean(excess) x periods / (downside deviation x sqrt(periods)); downside deviation = sqrt(mean(min(excess, 0)^2))."""
     excess = returns - daily_riskfree(riskfree, periods)
-    downside = math.sqrt(float(np.mean(np.minimum(excess.to_numpy(), 0.0) ** 2))) if len(excess) else 0.0
-    return float(excess.mean() * periods / (downside * math.sqrt(periods))) if downside > 0 else float("nan")
+    downside = np.sqrt(np.mean(np.minimum(excess.to_numpy(), 0.0) ** 2, axis=0)) if len(excess) else np.zeros(np.shape(excess)[1:])
+    ratio = _figure(excess.mean()) * periods / (np.where(downside > 0, downside, np.nan) * math.sqrt(periods))
+    return ratio if np.ndim(ratio) else float(ratio)
 
 
 def drawdown(equity: pd.Series) -> pd.Series:
@@ -61,8 +71,11 @@ def drawdown(equity: pd.Series) -> pd.Series:
 
 
 def max_drawdown(equity: pd.Series) -> tuple[float, pd.Timestamp | None]:
-    """The deepest drawdown [%] (negative, 0 if none) and the date of its trough."""
+    """The deepest drawdown [%] (negative, 0 if none) and the date of its trough (for a DataFrame of runs: the
+    depths as an array and None)."""
     dd = drawdown(equity)
+    if isinstance(dd, pd.DataFrame):
+        return np.minimum(100.0 * dd.min().to_numpy(dtype=float), 0.0) if len(dd) else np.zeros(dd.shape[1]), None
     if len(dd) == 0 or dd.min() >= 0:
         return 0.0, None
     return 100.0 * float(dd.min()), dd.idxmin()
@@ -70,6 +83,8 @@ def max_drawdown(equity: pd.Series) -> tuple[float, pd.Timestamp | None]:
 
 def calmar(cagr_pct: float, max_drawdown_pct: float) -> float:
     """CAGR [%] / |max drawdown [%]| (NaN without a drawdown)."""
+    if np.ndim(max_drawdown_pct):
+        return np.where(max_drawdown_pct < 0, cagr_pct / np.where(max_drawdown_pct < 0, np.abs(max_drawdown_pct), 1.0), np.nan)
     return cagr_pct / abs(max_drawdown_pct) if max_drawdown_pct < 0 else float("nan")
 
 

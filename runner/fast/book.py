@@ -1,0 +1,173 @@
+"""Market arrays and the accounting of many runs at once: cash and whole-share positions, sized and filled the
+way ``strategies.base.PortfolioStrategy.rebalance`` and Backtrader's broker (``feeds.build_cerebro``) do it.
+
+Every array has one row per combination. What follows the event-driven engine exactly:
+- sizing: ``value = (cash + sum(size x price)) x (1 - cash_buffer)``; ``target = trunc(weight x value / price)``;
+- ``_fit_cash``: buys trimmed (the cash sleeve first, then the other buys scaled and floored) so that cash after
+  every order, with commission and slippage, stays >= 0;
+- fills: sells before buys; slippage ``price x (1 +/- slippage)`` capped at the bar's high/low (``slip_match``);
+  commission ``|size| x (price x commission + per_share)``; cash moves by ``-size x price - commission``;
+- ``fill="open"``: orders fill in the same session at its open; ``"close"``: created at a close, filled by the
+  broker at the next session at that close (``coc``), the slippage cap read from the next bar;
+- cash added by a strategy at a close (``broker.add_cash``, e.g. a short's borrow cost) reaches the cash after
+  the next session's fills, as Backtrader applies it when it next values the portfolio.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from feeds import CASH_FEED, FeedSet
+
+TRADED = ("IWM", "SPY", CASH_FEED)  # the traded feeds, in the Cerebro's feed order (VIX is signal only)
+IWM, SPY, SLEEVE = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Market:
+    """A FeedSet as numpy arrays: sessions x traded feeds (IWM, SPY, cash sleeve), plus VIX and raw closes.
+
+    ``first``: index of the first measured session (the feeds' ``trade_from``); earlier rows are warm-up.
+    ``month_start``: True on a session whose calendar month differs from the previous session's (and on row 0).
+    """
+
+    dates: pd.DatetimeIndex
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    raw_close: np.ndarray
+    vix: np.ndarray
+    first: int
+    month_start: np.ndarray
+
+    @classmethod
+    def from_feeds(cls, feeds: FeedSet) -> "Market":
+        bars = feeds.bars
+
+        def stack(column: str) -> np.ndarray:
+            return np.ascontiguousarray(np.column_stack([bars[n][column].to_numpy(dtype=float) for n in TRADED]))
+
+        dates = feeds.sessions
+        months = dates.year * 12 + dates.month
+        month_start = np.ones(len(dates), dtype=bool)
+        month_start[1:] = months[1:] != months[:-1]
+        return cls(dates, stack("open"), stack("high"), stack("low"), stack("close"), stack("raw_close"),
+                   bars["VIX"]["close"].to_numpy(dtype=float), int(dates.searchsorted(feeds.start)), month_start)
+
+    @property
+    def sessions(self) -> int:
+        return len(self.dates)
+
+
+class Book:
+    """Cash and positions of ``n`` runs, with their costs; records fills and the figures the analyzers need.
+
+    ``record=True`` also keeps every fill as (run, session of the price, feed, signed size, price, commission).
+    """
+
+    def __init__(self, n: int, cash: float, cash_buffer: np.ndarray, *, commission: float = 0.0,
+                 per_share: float = 0.0, slippage: float = 0.0, record: bool = False) -> None:
+        self.n = n
+        self.cash = np.full(n, float(cash))
+        self.pos = np.zeros((n, len(TRADED)))
+        self.keep = 1.0 - np.asarray(cash_buffer, dtype=float)
+        self.commission, self.per_share, self.slip = float(commission), float(per_share), float(slippage)
+        self.added = np.zeros(n)  # broker.add_cash waiting for the next valuation
+        self.filled = np.zeros(n, dtype=bool)  # a fill in the current session
+        self.traded = np.zeros(n)  # |size x price| of measured fills
+        self.queued: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []  # close-fill orders for the next bar
+        self.fills: list[tuple] | None = [] if record else None
+
+    # -- sizing (PortfolioStrategy.rebalance) ---------------------------------------------------------------
+    def orders(self, rows: np.ndarray, weights: np.ndarray, prices: np.ndarray) -> np.ndarray:
+        """Share deltas (rows x feeds) that take ``rows`` to ``weights`` at ``prices``, fitted to cash."""
+        cash, pos = self.cash[rows], self.pos[rows]
+        value = cash.copy()
+        for j in range(len(TRADED)):
+            value += pos[:, j] * prices[j]
+        value = value * self.keep[rows]
+        target = np.trunc(weights * value[:, None] / prices)
+        return self._fit_cash(cash, target - pos, prices)
+
+    def _cash_after(self, cash: np.ndarray, deltas: np.ndarray, prices: np.ndarray) -> np.ndarray:
+        out = cash.copy()
+        for j in range(len(TRADED)):
+            d = deltas[:, j]
+            fill = prices[j] * np.where(d > 0, 1 + self.slip, 1 - self.slip)
+            out -= np.where(d != 0, d * fill + np.abs(d) * (fill * self.commission + self.per_share), 0.0)
+        return out
+
+    def _fit_cash(self, cash: np.ndarray, deltas: np.ndarray, prices: np.ndarray) -> np.ndarray:
+        shortfall = -self._cash_after(cash, deltas, prices)
+        short = shortfall > 0
+        if not short.any():
+            return deltas
+        deltas = deltas.copy()
+        sleeve = deltas[:, SLEEVE]
+        unit = prices[SLEEVE] * (1 + self.slip)
+        cut_rows = short & (sleeve > 0)
+        cut = np.where(cut_rows, np.minimum(sleeve, np.ceil(np.where(cut_rows, shortfall, 0.0) / unit)), 0.0)
+        deltas[:, SLEEVE] = sleeve - cut
+        shortfall = -self._cash_after(cash, deltas, prices)
+        still = short & (shortfall > 0)
+        if still.any():
+            buys = np.where(deltas > 0, deltas * prices, 0.0).sum(axis=1)
+            keep = np.where(buys > 0, np.maximum(0.0, 1.0 - shortfall / np.where(buys > 0, buys, 1.0)), 1.0)
+            scaled = np.where(deltas > 0, np.floor(deltas * keep[:, None]), deltas)
+            deltas = np.where(still[:, None], scaled, deltas)
+        return deltas
+
+    # -- fills (Backtrader's broker) ------------------------------------------------------------------------
+    def execute(self, rows: np.ndarray, deltas: np.ndarray, prices: np.ndarray, bar: int, market: Market,
+                measuring: bool, priced_at: int) -> None:
+        """Fill ``deltas`` at ``prices`` (slipped, capped at ``bar``'s high/low), sells first, then buys."""
+        high, low = market.high[bar], market.low[bar]
+        for selling in (True, False):
+            for j in range(len(TRADED)):
+                d = deltas[:, j]
+                mask = d < 0 if selling else d > 0
+                if not mask.any():
+                    continue
+                sub, size = rows[mask], d[mask]
+                if not self.slip:
+                    price = prices[j]
+                elif selling:
+                    price = max(prices[j] * (1 - self.slip), low[j])
+                else:
+                    price = min(prices[j] * (1 + self.slip), high[j])
+                fee = np.abs(size) * (price * self.commission + self.per_share)
+                self.cash[sub] -= size * price + fee
+                self.pos[sub, j] += size
+                self.filled[sub] = True
+                if measuring:
+                    self.traded[sub] += np.abs(size * price)
+                if self.fills is not None:
+                    self.fills.extend((int(r), priced_at, j, float(s), float(price), float(f)) for r, s, f in zip(sub, size, fee))
+
+    def rebalance(self, rows: np.ndarray, weights: np.ndarray, bar: int, market: Market, *, at: str, measuring: bool) -> None:
+        """``rebalance()`` for ``rows`` at ``bar``'s open (filled now) or close (queued for the next bar)."""
+        if not len(rows):
+            return
+        prices = market.open[bar] if at == "open" else market.close[bar]
+        deltas = self.orders(rows, weights, prices)
+        if at == "open":
+            self.execute(rows, deltas, prices, bar, market, measuring, bar)
+        else:
+            self.queued.append((rows, deltas, prices, bar))
+
+    def broker_step(self, bar: int, market: Market, measuring: bool) -> np.ndarray:
+        """Backtrader's ``broker.next`` for ``bar`` after the open-fill orders: queued close-fill orders, then added
+        cash. Returns the portfolio value at the bar's close."""
+        for rows, deltas, prices, created in self.queued:
+            self.execute(rows, deltas, prices, bar, market, measuring, created)
+        self.queued = []
+        self.cash += self.added
+        self.added[:] = 0.0
+        close = market.close[bar]
+        value = self.cash.copy()
+        for j in range(len(TRADED)):
+            value += self.pos[:, j] * close[j]
+        return value

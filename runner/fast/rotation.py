@@ -1,0 +1,203 @@
+"""The IWM/SPY rotation (``strategies.rotation.RelativeStrengthRotation``) for many parameter combinations at once.
+
+One loop over sessions; each step works on arrays with one row per combination. The monthly choice calls the
+same pure functions as the strategy (``strategies.signals.rotation``) once per distinct lookback, cash rule and
+VIX level; the sizing and fills are ``Book``'s. The timing follows the strategy: the decision on a month's first
+session reads closes through the previous session; ``fill="open"`` trades at that open, ``"close"`` at that
+close; the breaker and a daily VIX are read at every close and acted on at the next fill.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from strategies.signals import rotation as sig
+
+from .book import IWM, SLEEVE, SPY, Book, Market
+
+ASSETS = ("IWM", "SPY", sig.CASH)  # asset codes 0, 1, 2; -1 = nothing chosen yet
+NONE, BREAKER, VIX = 0, 1, 2
+REASONS = {BREAKER: "breaker", VIX: "vix"}
+
+
+def _column(combos: list[dict], key: str, default, none=np.nan) -> np.ndarray:
+    values = [c.get(key, default) for c in combos]
+    return np.array([none if v is None else v for v in values], dtype=float)
+
+
+def _risk(vix_on, breaker_on, p, rows):
+    """allocation x risk_scale(...) for ``rows`` (the same float operations as ``sig.risk_scale``/``target_weights``)."""
+    scale = np.where(vix_on, p["vix_scale"][rows], 1.0) * np.where(breaker_on, p["breaker_scale"][rows], 1.0)
+    return p["allocation"][rows] * scale
+
+
+def _weights(asset: np.ndarray, risk: np.ndarray) -> np.ndarray:
+    """Feed weights (IWM, SPY, sleeve) like ``sig.target_weights``: asset at risk, the rest in the sleeve."""
+    out = np.zeros((len(asset), 3))
+    held = asset < 2
+    full = risk >= 1.0
+    rows = np.arange(len(asset))
+    out[rows[held], asset[held]] = np.where(full[held], 1.0, risk[held])
+    out[:, SLEEVE] = np.where(held, np.where(full, 0.0, 1.0 - risk), 1.0)
+    return out
+
+
+def _choices(market: Market, lookbacks: np.ndarray, levels: np.ndarray, decision_bars: np.ndarray):
+    """From the pure functions, per decision bar: the trailing returns and asset code per (lookback, cash rule), and
+    the VIX filter per VIX level (NaN = off). Arrays indexed [decision, lookback index(, rule)]."""
+    close = market.close
+    returns = np.full((len(decision_bars), len(lookbacks), 2), np.nan)
+    assets = np.zeros((len(decision_bars), len(lookbacks), 2), dtype=int)
+    vix_on = np.zeros((len(decision_bars), len(levels)), dtype=bool)
+    for k, bar in enumerate(decision_bars):
+        for m, lookback in enumerate(lookbacks):
+            then = bar - 1 - int(lookback)
+            iwm = close[bar - 1, IWM] / close[then, IWM] - 1.0 if then >= 0 else math.nan
+            spy = close[bar - 1, SPY] / close[then, SPY] - 1.0 if then >= 0 else math.nan
+            returns[k, m] = iwm, spy
+            for rule in (0, 1):
+                assets[k, m, rule] = ASSETS.index(sig.choose_asset(iwm, spy, bool(rule)))
+        for m, level in enumerate(levels):
+            vix_on[k, m] = sig.vix_filter_on(float(market.vix[bar - 1]), None if math.isnan(level) else float(level))
+    return returns, assets, vix_on
+
+
+def simulate(market: Market, combos: list[dict], settings, *, record: bool = False) -> dict:
+    """Run the rotation for every combination. Returns ``values`` (measured sessions + 1 starting row, x runs),
+    the ``book``, ``invested`` sessions per run, ``switch_keys`` changes, ``scheduled`` rebalance counts and, with
+    ``record``, per-run ``log`` (date, reason, weights) and ``decisions``."""
+    n = len(combos)
+    p = {
+        "lookback": _column(combos, "lookback", 63).astype(int),
+        "vix_level": _column(combos, "vix_level", 30.0),
+        "vix_scale": _column(combos, "vix_scale", 0.5),
+        "daily": np.array([c.get("vix_timing", "rebalance") == "daily" for c in combos]),
+        "breaker": _column(combos, "breaker_drawdown", 0.10),
+        "breaker_scale": _column(combos, "breaker_scale", 0.5),
+        "cash_rule": np.array([bool(c.get("cash_rule", True)) for c in combos]),
+        "allocation": _column(combos, "allocation", 1.0),
+        "close_fill": np.array([c.get("fill", "open") == "close" for c in combos]),
+    }
+    book = Book(n, settings.cash, _column(combos, "cash_buffer", 0.001), commission=settings.commission,
+                per_share=settings.commission_per_share, slippage=settings.slippage, record=record)
+    first, sessions = market.first, market.sessions
+    active_from = p["lookback"]  # the strategy's minimum period is lookback + 1 bars: next() from bar `lookback`
+    decision_bars = np.array([b for b in range(max(first, 1), sessions) if b == first or market.month_start[b]])
+    lookbacks, look_index = np.unique(p["lookback"], return_inverse=True)
+    levels, level_index = np.unique(p["vix_level"], return_inverse=True)  # NaN (off) sorts last, once
+    returns, assets, vix_table = _choices(market, lookbacks, levels, decision_bars)
+    decision_of = np.full(sessions, -1)
+    decision_of[decision_bars] = np.arange(len(decision_bars))
+    rule_index = p["cash_rule"].astype(int)
+
+    asset = np.full(n, -1)
+    vix_on = np.zeros(n, dtype=bool)
+    breaker_on = np.zeros(n, dtype=bool)
+    pending = np.zeros(n, dtype=int)
+    month_value = np.zeros(n)
+    last_value = np.full(n, float(settings.cash))
+    values = np.empty((sessions - first + 1, n))
+    values[0] = settings.cash
+    invested = np.zeros(n)
+    state = np.zeros((n, 3))  # held-state key (see switch_key); all zero = "cash"
+    switches = np.zeros(n, dtype=int)
+    scheduled = np.zeros(n, dtype=int)
+    logs = [[] for _ in range(n)] if record else None
+    decisions = [[] for _ in range(n)] if record else None
+    modes = (("open", ~p["close_fill"]), ("close", p["close_fill"]))
+
+    def trade(bar: int, at: str, mask: np.ndarray) -> None:
+        active = mask & (bar >= active_from)
+        k = decision_of[bar]
+        if k >= 0:
+            rows = np.flatnonzero(active)
+            if len(rows):
+                asset[rows] = assets[k, look_index[rows], rule_index[rows]]
+                vix_on[rows] = vix_table[k, level_index[rows]]
+                breaker_on[rows] = False
+                pending[rows] = NONE
+                month_value[rows] = last_value[rows]
+                weights = _weights(asset[rows], _risk(vix_on[rows], False, p, rows))
+                scheduled[rows] += 1
+                _log(rows, bar, "scheduled", weights)
+                book.rebalance(rows, weights, bar, market, at=at, measuring=True)
+            active = active & False
+        rows = np.flatnonzero(active & (pending != NONE))
+        if len(rows):
+            weights = _weights(asset[rows], _risk(vix_on[rows], breaker_on[rows], p, rows))
+            for code in (BREAKER, VIX):
+                _log(rows[pending[rows] == code], bar, REASONS[code], weights[pending[rows] == code])
+            pending[rows] = NONE
+            book.rebalance(rows, weights, bar, market, at=at, measuring=True)
+
+    def _log(rows, bar, reason, weights) -> None:
+        if not record:
+            return
+        date = market.dates[bar]
+        for k, r in enumerate(rows):
+            held = {name: float(w) for name, w in zip(("IWM", "SPY", "SGOV"), weights[k]) if w}
+            logs[r].append((date, reason, held))
+            if reason == "scheduled":
+                iwm, spy = returns[decision_of[bar], look_index[r]]
+                decisions[r].append({"date": date.date(), "iwm_return": iwm, "spy_return": spy,
+                                     "vix": float(market.vix[bar - 1]), "asset": ASSETS[asset[r]], "weights": held})
+
+    for bar in range(first, sessions):
+        book.filled[:] = False
+        trade(bar, "open", modes[0][1])
+        value = book.broker_step(bar, market, measuring=True)
+        trade(bar, "close", modes[1][1])
+        # _watch_close: the breaker, then (daily timing) VIX, acted on at the next fill
+        watch = (bar >= active_from) & (asset >= 0) & (asset < 2)
+        if watch.any():
+            rows = np.flatnonzero(watch)
+            before = _risk(vix_on[rows], breaker_on[rows], p, rows)
+            limit = p["breaker"][rows]
+            tripped = ~breaker_on[rows] & ~np.isnan(limit) & (month_value[rows] > 0)
+            tripped &= value[rows] / np.where(month_value[rows] > 0, month_value[rows], 1.0) - 1.0 < -np.nan_to_num(limit)
+            level = p["vix_level"][rows]
+            vix_now = ~np.isnan(level) & ~math.isnan(market.vix[bar]) & (market.vix[bar] > np.nan_to_num(level))
+            flips = ~tripped & p["daily"][rows] & (vix_now != vix_on[rows])
+            breaker_on[rows[tripped]] = True
+            vix_on[rows[flips]] = ~vix_on[rows[flips]]
+            after = _risk(vix_on[rows], breaker_on[rows], p, rows)
+            changed = ~((before >= 1.0) & (after >= 1.0)) & (before != after)
+            pending[rows[tripped & changed]] = BREAKER
+            pending[rows[flips & changed]] = VIX
+        last_value = value
+        values[bar - first + 1] = value
+        _track_holdings(book, market, bar, value, invested, state, switches)
+
+    return {"values": values, "book": book, "invested": invested, "switches": switches, "scheduled": scheduled,
+            "log": logs, "decisions": decisions}
+
+
+def switch_key(weights: np.ndarray, threshold: float = 0.02, step: float = 0.05) -> np.ndarray:
+    """``analyzers.holding_label`` as numbers (runs x 3), equal exactly when the labels are equal: column 0 is the
+    kind (0 cash, 1 one asset whole, 2 parts, 3 parts + cash), 1-2 the IWM/SPY part (asset for kind 1)."""
+    held = np.abs(weights) >= threshold
+    risk = np.where(held, weights, 0.0)
+    gross = np.abs(risk).sum(axis=1)
+    count = held.sum(axis=1)
+    whole = (count == 1) & (gross >= 1.0 - threshold) & (risk >= 0).all(axis=1)
+    parts = np.where(held, np.round(weights / step), np.inf)  # inf: not held (a held weight may round to 0)
+    net_long = risk.sum(axis=1)
+    kind = np.where(count == 0, 0, np.where(whole, 1, np.where(net_long < 1.0 - threshold, 3, 2)))
+    key = np.zeros((len(weights), 3))
+    key[:, 0] = kind
+    key[:, 1:] = np.where((kind >= 2)[:, None], parts, np.where((kind == 1)[:, None], held.astype(float), 0.0))
+    return key
+
+
+def _track_holdings(book: Book, market: Market, bar: int, value: np.ndarray, invested, state, switches) -> None:
+    """Exposure (invested sessions) and SwitchCount (held-state changes on sessions with fills) for one close."""
+    safe = np.where(value != 0, value, 1.0)
+    weights = np.where(value[:, None] != 0, book.pos[:, :2] * market.close[bar, :2] / safe[:, None], 0.0)
+    invested += np.abs(weights).sum(axis=1) >= 0.02
+    rows = np.flatnonzero(book.filled)
+    if len(rows):
+        key = switch_key(weights[rows])
+        moved = (key != state[rows]).any(axis=1)
+        switches[rows[moved]] += 1
+        state[rows] = key
