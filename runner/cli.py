@@ -138,7 +138,7 @@ def load_feeds(settings: RunSettings, config: dict, runs=()) -> FeedSet:
 def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare, default_names
     from .plots import comparison_figure, ratio_figure
-    from .report import claims_caveat, claims_table, comparison_table, format_table, write_outputs
+    from .report import claims_caveat, claims_display, claims_table, comparison_table, format_table, write_outputs
 
     settings, config = resolve_run(args)
     names = config["strategies"] or default_names()
@@ -158,7 +158,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if rotation is not None:
         claims = claims_table(rotation, settings)
         print("\nRotation: published claims vs measured")
-        print(format_table(claims))
+        print(format_table(claims_display(claims)))
         caveat = claims_caveat(settings)
         if caveat:
             print(caveat)

@@ -24,9 +24,13 @@ COMPARISON_COLUMNS = (
     "Switches per year",
     "Rebalances",
     "Exposure [%]",
-    "Turnover",
-    "Final value",
+    "Turnover [x/yr]",
+    "Final value [$]",
 )
+# How each comparison column is printed (one format per column): counts and money as whole numbers with
+# thousands separators, everything else with 2 decimals.
+COLUMN_FORMATS = {"Rebalances": "{:,.0f}", "Final value [$]": "{:,.0f}"}
+DEFAULT_FORMAT = "{:.2f}"
 
 
 class RunError(ValueError):
@@ -134,8 +138,8 @@ def metrics_from_analyses(analyses: dict) -> dict:
         "Switches per year": sw.get("Switches per year"),
         "Rebalances": sw.get("Rebalances"),
         "Exposure [%]": ex.get("Exposure [%]"),
-        "Turnover": ex.get("Turnover [x/yr]"),
-        "Final value": perf.get("Final value"),
+        "Turnover [x/yr]": ex.get("Turnover [x/yr]"),
+        "Final value [$]": perf.get("Final value"),
     }
 
 

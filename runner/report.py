@@ -11,16 +11,17 @@ import pandas as pd
 from feeds import FeedSet
 from feeds.atomic import atomic_write_text
 
-from .engine import COMPARISON_COLUMNS, RunResult, RunSettings
+from .engine import COLUMN_FORMATS, COMPARISON_COLUMNS, DEFAULT_FORMAT, RunResult, RunSettings
 
 PUBLISHED_PERIOD = ("2010-01-01", "2024-12-31")
 # The rotation's published signal card, 2010-2024. Claims to test, not targets.
+# (figure, published value, the comparison column measuring it)
 ROTATION_CLAIMS = (
-    ("Monthly win rate [%]", "61", lambda r: r.metrics["Monthly win rate [%]"]),
-    ("CAGR [%]", "15.2", lambda r: r.metrics["CAGR [%]"]),
-    ("Max drawdown [%]", "-16.8", lambda r: r.metrics["Max drawdown [%]"]),
-    ("Trades (rebalances)", "180", lambda r: r.metrics["Rebalances"]),
-    ("Switches per year", "4-6", lambda r: r.metrics["Switches per year"]),
+    ("Monthly win rate [%]", "61", "Monthly win rate [%]"),
+    ("CAGR [%]", "15.2", "CAGR [%]"),
+    ("Max drawdown [%]", "-16.8", "Max drawdown [%]"),
+    ("Trades (rebalances)", "180", "Rebalances"),
+    ("Switches per year", "4-6", "Switches per year"),
 )
 
 
@@ -34,10 +35,19 @@ def claims_table(rotation: RunResult, settings: RunSettings) -> pd.DataFrame:
     """The published claims next to this run's figures, for the same period when the settings use it."""
     period = f"{settings.start}..{settings.end}"
     rows = []
-    for label, claim, measure in ROTATION_CLAIMS:
-        value = measure(rotation)
+    for label, claim, column in ROTATION_CLAIMS:
+        value = rotation.metrics.get(column)
         rows.append({"Figure": label, "Published (2010-2024)": claim, f"Measured ({period})": value})
     return pd.DataFrame(rows).set_index("Figure")
+
+
+def claims_display(claims: pd.DataFrame) -> pd.DataFrame:
+    """The claims table as strings, each measured figure in the format of the comparison column it comes from."""
+    formats = {label: column for label, _, column in ROTATION_CLAIMS}
+    return pd.DataFrame(
+        {c: [v if isinstance(v, str) else format_cell(formats.get(fig, ""), v) for fig, v in claims[c].items()] for c in claims.columns},
+        index=claims.index,
+    )
 
 
 def claims_caveat(settings: RunSettings) -> str | None:
@@ -50,24 +60,41 @@ def claims_caveat(settings: RunSettings) -> str | None:
     return None
 
 
-def format_table(table: pd.DataFrame) -> str:
-    """Plain-text table: 2 decimals for ratios, thousands separators for money, '-' for missing."""
+def format_cell(column: str, value) -> str:
+    """One cell as printed: the column's format (``COLUMN_FORMATS``, also for names ending in one of its columns,
+    e.g. "out-of-sample Final value [$]"; else 2 decimals); "-" for missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    spec = COLUMN_FORMATS.get(column) or next((f for c, f in COLUMN_FORMATS.items() if column.endswith(" " + c)), DEFAULT_FORMAT)
+    return spec.format(value)
 
-    def cell(column: str, value) -> str:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return "-"
-        if isinstance(value, str):
-            return value
-        if column == "Final value":
-            return f"{value:,.0f}"
-        if column == "Rebalances" or (isinstance(value, int) and not isinstance(value, bool)) or (
-            isinstance(value, float) and value.is_integer() and abs(value) >= 10
-        ):
-            return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
-        return f"{value:.2f}"
 
-    shown = pd.DataFrame({c: [cell(c, v) for v in table[c]] for c in table.columns}, index=table.index)
-    return shown.to_string()
+def format_param(value) -> str:
+    """A parameter value as the command line writes it: None as "off", numbers without trailing zeros."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "off"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def display_table(table: pd.DataFrame, param_columns=()) -> pd.DataFrame:
+    """The table as strings: ``param_columns`` by ``format_param``, every other column in its one format."""
+    return pd.DataFrame(
+        {c: [format_param(v) if c in param_columns else format_cell(str(c), v) for v in table[c]] for c in table.columns},
+        index=table.index,
+    )
+
+
+def format_table(table: pd.DataFrame, param_columns=(), index: bool = True) -> str:
+    """Plain-text table: one format per column (see ``format_cell``), parameters as ``format_param``."""
+    return display_table(table, param_columns).to_string(index=index)
 
 
 def _json_ready(value):
@@ -123,18 +150,18 @@ def write_outputs(
           f"cash {settings.cash:,.0f}, commission {settings.commission}, per share {settings.commission_per_share}, "
           f"slippage {settings.slippage}, source {settings.source}.", "", markdown(table)]
     if claims is not None:
-        md += ["", "## Rotation: published claims vs measured", "", markdown(claims)]
+        md += ["", "## Rotation: published claims vs measured", "", markdown(claims_display(claims))]
     md += ["", "## Data", "", markdown(feeds.coverage().astype(str))]
     md += [""] + [f"- {note}" for note in feeds.notes]
     written.append(atomic_write_text(folder / "comparison.md", "\n".join(md) + "\n"))
     return written
 
 
-def markdown(table: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table (no extra dependency)."""
+def markdown(table: pd.DataFrame, param_columns=()) -> str:
+    """A GitHub-flavoured Markdown table (no extra dependency), cells formatted as ``format_table``."""
+    shown = display_table(table, param_columns)
     header = [table.index.name or ""] + [str(c) for c in table.columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for index, row in table.iterrows():
-        cells = [str(index)] + ["-" if v is None or (isinstance(v, float) and math.isnan(v)) else (f"{v:.2f}" if isinstance(v, float) else str(v)) for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
+    for index, row in shown.iterrows():
+        lines.append("| " + " | ".join([str(index), *row]) + " |")
     return "\n".join(lines)

@@ -134,13 +134,22 @@ def heatmap(table: pd.DataFrame, x: str, y: str, metric: str, path: str | Path, 
     return Path(path)
 
 
-def write_table(table: pd.DataFrame, folder: Path, stem: str, meta: dict) -> list[Path]:
-    """CSV and JSON (with the settings) of a results table, atomically."""
+def write_table(table: pd.DataFrame, folder: Path, stem: str, meta: dict, param_columns=()) -> list[Path]:
+    """CSV and JSON (with the settings) of a results table, atomically. In the CSV, ``param_columns`` are written
+    as the command line writes them (None as "off"); the JSON keeps null."""
+    from .report import format_param
+
     document = {**meta, "rows": json.loads(table.to_json(orient="records"))}
+    shown = table.assign(**{c: table[c].map(format_param) for c in param_columns})
     return [
-        atomic_write_text(folder / f"{stem}.csv", table.to_csv(index=False)),
+        atomic_write_text(folder / f"{stem}.csv", shown.to_csv(index=False)),
         atomic_write_text(folder / f"{stem}.json", json.dumps(document, indent=2, default=str) + "\n"),
     ]
+
+
+def escape_help(text: str) -> str:
+    """``text`` safe inside an argparse help string (argparse %-formats help: "CAGR [%]" would crash --help)."""
+    return text.replace("%", "%%")
 
 
 def add_executor_options(parser: argparse.ArgumentParser) -> None:
@@ -156,7 +165,7 @@ def add_subcommand(subparsers, parents: dict) -> None:
     parser.add_argument("--strategy", help="registered strategy to sweep (default: rotation, or [sweep] strategy)")
     parser.add_argument("--grid", action="append", default=[], metavar="KEY=VALUES",
                         help="parameter values, repeatable: KEY=START:STOP:STEP or KEY=V1,V2,off")
-    parser.add_argument("--metric", help=f"metric of the heatmap (default: {DEFAULT_METRIC})")
+    parser.add_argument("--metric", help=f"metric of the heatmap (default: {escape_help(DEFAULT_METRIC)})")
     parser.add_argument("--x", help="heatmap x parameter (default: the first grid key)")
     parser.add_argument("--y", help="heatmap y parameter (default: the second grid key)")
     parser.add_argument("--output", help=f"output folder (default: {DEFAULT_OUTPUT})")
@@ -188,6 +197,7 @@ def sweep_options(args, config: dict) -> dict:
 
 def cmd_sweep(args) -> int:
     from .cli import load_feeds, resolve_run
+    from .report import format_table
 
     settings, config = resolve_run(args)
     options = sweep_options(args, config)
@@ -200,10 +210,10 @@ def cmd_sweep(args) -> int:
                       jobs=config["run"].get("jobs"), scheduler=options["scheduler"], base_params=base)
     output = Path(options["output"] or DEFAULT_OUTPUT)
     meta = {"strategy": options["strategy"], "settings": settings.__dict__, "grid": grid, "data sources": feeds.sources}
-    written = write_table(table, output, "sweep", meta)
+    written = write_table(table, output, "sweep", meta, param_columns=keys)
     best = table.sort_values(options["metric"], ascending=False).head(10)
     print(f"\nSweep of {options['strategy']}: {len(table)} combinations, top 10 by {options['metric']}:")
-    print(best.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    print(format_table(best, param_columns=keys, index=False))
     if x and y:
         written.append(heatmap(table, x, y, options["metric"], output / "heatmap.png"))
     print("\nWrote: " + ", ".join(str(p) for p in written))

@@ -17,9 +17,10 @@ from feeds import FeedSet
 from feeds.atomic import atomic_write
 
 from .config import ConfigError
-from .engine import RunItem, RunSettings, resolve, run_item
+from .engine import RunItem, RunSettings, merged_params, resolve, run_item
 from .executors import Progress, run_tasks
-from .sweep import DEFAULT_METRIC, add_executor_options, combinations, metrics_task, sweep_options, write_table
+from .report import format_param
+from .sweep import DEFAULT_METRIC, add_executor_options, combinations, escape_help, metrics_task, sweep_options, write_table
 
 DEFAULT_OUTPUT = "output/walkforward"
 
@@ -85,14 +86,19 @@ def run_walkforward(
     executor: str = "local",
     jobs: int | None = None,
     scheduler: str | None = None,
+    base_params: dict | None = None,
     progress: bool = True,
 ) -> tuple[pd.DataFrame, pd.Series]:
-    """Per-window table (periods, chosen params, in-sample and out-of-sample metric) and the stitched OOS equity."""
+    """Per-window table (periods, chosen params, in-sample and out-of-sample metric) and the stitched OOS equity.
+
+    ``base_params`` are fixed parameters (from --param and the config) applied to every run, the grid on top."""
     entry = resolve(name)
+    base = dict(base_params or {})
     windows = make_windows(settings.start, settings.end, in_sample_years, out_of_sample_years, anchored)
     combos = combinations(grid) if grid else [{}]
+    merged_params(entry, {**base, **combos[0]})  # unknown parameter names: clear error now
     items = [
-        RunItem(entry.name, combo, settings, str(w.is_start.date()), str(w.is_end.date())) for w in windows for combo in combos
+        RunItem(entry.name, {**base, **combo}, settings, str(w.is_start.date()), str(w.is_end.date())) for w in windows for combo in combos
     ]
     bar = Progress(len(items) + len(windows), "runs", enabled=progress)
     in_sample = run_tasks(metrics_task, items, feeds, executor=executor, jobs=jobs, scheduler=scheduler, progress=bar)
@@ -105,7 +111,7 @@ def run_walkforward(
         best_score, best = max(valid)
         chosen.append((combos[best], best_score))
     oos_items = [
-        RunItem(entry.name, params, settings, str(w.oos_start.date()), str(w.oos_end.date()))
+        RunItem(entry.name, {**base, **params}, settings, str(w.oos_start.date()), str(w.oos_end.date()))
         for w, (params, _) in zip(windows, chosen)
     ]
     out = run_tasks(equity_task, oos_items, feeds, executor=executor, jobs=jobs, scheduler=scheduler, progress=bar)
@@ -114,7 +120,8 @@ def run_walkforward(
         rows.append({
             "in-sample": f"{w.is_start.date()}..{w.is_end.date()}",
             "out-of-sample": f"{w.oos_start.date()}..{w.oos_end.date()}",
-            "chosen params": ", ".join(f"{k}={v}" for k, v in params.items()) or "(defaults)",
+            **params,
+            "chosen params": ", ".join(f"{k}={format_param(v)}" for k, v in params.items()) or "(defaults)",
             f"in-sample {metric}": score,
             f"out-of-sample {metric}": metrics[metric],
         })
@@ -163,7 +170,7 @@ def add_subcommand(subparsers, parents: dict) -> None:
                                    help="choose params in-sample, test them out of sample, stitch the results")
     parser.add_argument("--strategy", help="registered strategy (default: rotation)")
     parser.add_argument("--grid", action="append", default=[], metavar="KEY=VALUES", help="as for sweep")
-    parser.add_argument("--metric", help=f"metric that picks the in-sample best (default: {DEFAULT_METRIC}; higher is better)")
+    parser.add_argument("--metric", help=f"metric that picks the in-sample best (default: {escape_help(DEFAULT_METRIC)}; higher is better)")
     parser.add_argument("--in-sample", type=int, help="in-sample years (default: 5)")
     parser.add_argument("--out-of-sample", type=int, help="out-of-sample years (default: 1)")
     parser.add_argument("--anchored", action="store_true", help="in-sample always from the start (default: rolling)")
@@ -174,6 +181,7 @@ def add_subcommand(subparsers, parents: dict) -> None:
 
 def cmd_walkforward(args) -> int:
     from .cli import load_feeds, resolve_run
+    from .report import format_table
 
     settings, config = resolve_run(args)
     section = dict(config.get("walkforward", {}))
@@ -189,16 +197,17 @@ def cmd_walkforward(args) -> int:
     table, stitched = run_walkforward(
         options["strategy"], options["grid"], feeds, settings, in_sample_years=in_sample, out_of_sample_years=out_sample,
         anchored=anchored, metric=options["metric"], executor=options["executor"], jobs=config["run"].get("jobs"),
-        scheduler=options["scheduler"],
+        scheduler=options["scheduler"], base_params=config["params"].get(options["strategy"], {}),
     )
     facts = summary(table, stitched, options["metric"])
     print(f"\nWalk-forward of {options['strategy']} ({'anchored' if anchored else 'rolling'}, {in_sample}y in / {out_sample}y out):")
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    print(format_table(table, param_columns=list(options["grid"]), index=False))
     for key, value in facts.items():
         print(f"  {key}: {value:,.2f}")
     output = Path(options["output"] or DEFAULT_OUTPUT)
     written = write_table(table, output, "walkforward", {"strategy": options["strategy"], "settings": settings.__dict__,
-                                                           "grid": options["grid"], "summary": facts})
+                                                           "grid": options["grid"], "summary": facts},
+                          param_columns=list(options["grid"]))
     written.append(plot_walkforward(stitched, table, options["metric"], output / "walkforward.png"))
     print("\nWrote: " + ", ".join(str(p) for p in written))
     return 0

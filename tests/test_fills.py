@@ -54,7 +54,7 @@ def test_fills_account_for_the_final_value(feedset, raw_csv, name):
     for symbol, size in positions.items():
         price = last[symbol].loc[:"2024-12-31"].iloc[-1] if symbol in last else feedset.bars[symbol]["close"].iloc[-1]
         marked += size * price
-    assert cash + marked == pytest.approx(result.metrics["Final value"], rel=1e-9)
+    assert cash + marked == pytest.approx(result.metrics["Final value [$]"], rel=1e-9)
 
 
 def test_rotation_fill_reasons_and_decisions(feedset, raw_csv):

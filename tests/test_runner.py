@@ -47,7 +47,7 @@ def test_compare_prints_both_tables_and_writes_files(compared, raw_csv):
     open_adj = spy["Open"].iloc[0] * factor.iloc[0]
     shares = math.trunc(100_000 * 0.999 / open_adj)
     final = 100_000 - shares * open_adj + shares * spy["Adj Close"].iloc[-1]
-    assert table.loc["buy-hold-spy", "Final value"] == pytest.approx(final, rel=1e-9)
+    assert table.loc["buy-hold-spy", "Final value [$]"] == pytest.approx(final, rel=1e-9)
     document = json.loads((out / "comparison.json").read_text())
     assert document["data sources"]["SPY"] == "bundled:SPY.csv"
     assert document["claims vs measured"]["CAGR [%]"]["Published (2010-2024)"] == "15.2"
