@@ -89,7 +89,7 @@ def assert_agree(name, combos, feeds, settings) -> None:
         assert abs(mine["Sharpe"] - theirs["Sharpe"]) <= 0.01 or (np.isnan(mine["Sharpe"]) and np.isnan(theirs["Sharpe"])), label
         assert abs(mine["Monthly win rate [%]"] - theirs["Monthly win rate [%]"]) <= 100.0 / months + 1e-9, label
         assert mine["Rebalances"] == theirs["Rebalances"], label
-        for column in ("Final value", "Exposure [%]", "Turnover", "Switches per year"):
+        for column in ("Final value [$]", "Exposure [%]", "Turnover [x/yr]", "Switches per year"):
             assert mine[column] == pytest.approx(theirs[column], rel=1e-6, abs=1e-9), (column, label)
 
 

@@ -111,8 +111,8 @@ def figures(equity: pd.DataFrame, book: Book, invested: np.ndarray, switches: np
         "Switches per year": switches / years if years else np.full(len(cagr), np.nan),
         "Rebalances": scheduled,
         "Exposure [%]": 100.0 * invested / sessions,
-        "Turnover": book.traded / 2.0 / mean_value / years if years else np.full(len(cagr), np.nan),
-        "Final value": equity.iloc[-1].to_numpy(),
+        "Turnover [x/yr]": book.traded / 2.0 / mean_value / years if years else np.full(len(cagr), np.nan),
+        "Final value [$]": equity.iloc[-1].to_numpy(),
     }
     keys = list(table)
     columns = [np.asarray(table[k]) for k in keys]
