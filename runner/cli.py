@@ -19,7 +19,7 @@ from .config import ConfigError, load_config, parse_param, to_toml
 from .engine import RunError, RunSettings, merged_params, resolve, warmup_for
 from .executors import TaskError
 
-PLUGINS = ("runner.sweep", "runner.walkforward")
+PLUGINS = ("runner.sweep", "runner.walkforward", "runner.lookahead")
 DEFAULT_OUTPUT = "output/latest"
 _DEFAULTS = RunSettings()
 

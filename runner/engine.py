@@ -143,10 +143,13 @@ def metrics_from_analyses(analyses: dict) -> dict:
     }
 
 
-def build_run(entry_or_name: Entry | str, feeds: FeedSet, settings: RunSettings, params: dict | None = None, *, for_plot: bool = False):
+def build_run(entry_or_name: Entry | str, feeds: FeedSet, settings: RunSettings, params: dict | None = None, *,
+              for_plot: bool = False, analyzers: bool = True, strategy_cls: type | None = None):
     """A ready (not yet run) Cerebro for one strategy, with the standard analyzers; returns (entry, params, cerebro).
 
-    ``for_plot`` adds the observers Backtrader's plot shows (trades as buy/sell markers, portfolio value)."""
+    ``for_plot`` adds the observers Backtrader's plot shows (trades as buy/sell markers, portfolio value);
+    ``analyzers=False`` leaves the analyzers out; ``strategy_cls`` runs that class (e.g. a recording subclass of
+    the entry's) instead of the entry's own."""
     from analyzers import add_standard_analyzers  # lazy: keeps import of the runner light
 
     entry = resolve(entry_or_name)
@@ -162,8 +165,9 @@ def build_run(entry_or_name: Entry | str, feeds: FeedSet, settings: RunSettings,
         )
     except ValueError as exc:
         raise RunError(f"settings: {exc}") from None
-    cerebro.addstrategy(entry.cls, **full)
-    add_standard_analyzers(cerebro, benchmark=settings.benchmark)
+    cerebro.addstrategy(strategy_cls or entry.cls, **full)
+    if analyzers:
+        add_standard_analyzers(cerebro, benchmark=settings.benchmark)
     if for_plot:
         from .plots import add_plot_observers
 
