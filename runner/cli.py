@@ -168,8 +168,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     written = write_outputs(output, results, settings, feeds, to_toml(config), claims)
     if plots:
         comparison_figure(results, output / "comparison.png", show=args.show)
-        ratio_figure(feeds, output / "spy_iwm_ratio.png", show=args.show)
+        ratio_figure(feeds, output / "spy_iwm_ratio.png", results=results, show=args.show)
         written += [output / "comparison.png", output / "spy_iwm_ratio.png"] + sorted((output / "plots").glob("*.png"))
+    from .html_report import compare_report, write_report
+
+    written.append(write_report(output, compare_report(results, settings, feeds, claims, claims_caveat(settings))))
     print(f"\nWrote {len(written)} files to {output}/:")
     for path in written:
         print(f"  {path}")

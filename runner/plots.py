@@ -1,6 +1,7 @@
 """Figures: Backtrader's own plot per run, one comparison figure, and the SPY/IWM ratio chart. Headless (Agg)."""
 from __future__ import annotations
 
+import math
 import re
 import textwrap
 from collections.abc import Sequence
@@ -11,7 +12,7 @@ import matplotlib
 import matplotlib.ticker
 import pandas as pd
 
-from feeds import FeedSet
+from feeds import CASH_FEED, FeedSet
 from feeds.atomic import atomic_write
 
 from .engine import RunResult
@@ -182,54 +183,143 @@ def _tidy_legend(ax, title: str | None) -> None:
                   title=title, title_fontsize=8, alignment="left")
 
 
+def standout_runs(results: Sequence[RunResult], main: str = "rotation") -> set[str]:
+    """Runs drawn prominently: ``main`` and the registered benchmarks; the rest recede."""
+    from strategies import registered
+
+    entries = registered()
+    return {r.name for r in results if r.name == main or (r.name in entries and entries[r.name].benchmark)}
+
+
+def allocation_frame(weights: pd.DataFrame, cash_feed: str = CASH_FEED) -> pd.DataFrame:
+    """Weights in percent for an allocation chart: feeds ever held, uninvested broker cash folded into the cash
+    sleeve (labelled "<sleeve> + cash") so that the cash state has a visible area, shorts kept negative."""
+    frame = weights.loc[:, (weights.abs() > 1e-9).any()].copy()
+    if "cash" in frame.columns and cash_feed in frame.columns:
+        frame[cash_feed] = frame[cash_feed] + frame.pop("cash")
+        frame = frame.rename(columns={cash_feed: f"{cash_feed} + cash"})
+    return 100 * frame
+
+
+def signal_events(results: Sequence[RunResult]) -> list[tuple[str, str, pd.DatetimeIndex, str]]:
+    """Entry and exit dates of the runs that trade on signals, from ``RunResult.trades``: a run whose fills have
+    the reason "entry" contributes ("entry (names)", "entry", dates) and one item per other non-scheduled reason
+    (target, exit, stop...). Runs with identical events share one item; the last element names the runs."""
+    grouped: dict[tuple, list[str]] = {}
+    for r in results:
+        trades = getattr(r, "trades", None)
+        if trades is None or not len(trades) or "entry" not in set(trades["reason"]):
+            continue
+        signals = trades[trades["reason"] != "scheduled"]
+        for reason, rows in signals.groupby("reason", sort=False):
+            dates = tuple(sorted(pd.DatetimeIndex(rows["date"]).unique()))
+            grouped.setdefault((reason, dates), []).append(r.name)
+    return [(f"{reason} ({', '.join(names)})", "entry" if reason == "entry" else "exit", pd.DatetimeIndex(dates),
+             ", ".join(names)) for (reason, dates), names in grouped.items()]
+
+
+def spy_iwm_ratio(feeds: FeedSet) -> pd.Series:
+    """SPY / IWM on raw closes over the measured period."""
+    spy, iwm = feeds.bars["SPY"]["raw_close"], feeds.bars["IWM"]["raw_close"]
+    return (spy / iwm).loc[feeds.start:feeds.end].rename("SPY / IWM")
+
+
+def _colours(names) -> dict[str, str]:
+    palette = matplotlib.colormaps["tab10"].colors
+    return {name: palette[i % len(palette)] for i, name in enumerate(names)}
+
+
 def comparison_figure(results: Sequence[RunResult], path: str | Path | None = None, *, allocation_of: str = "rotation", show: bool = False):
-    """Equity curves (log scale), drawdowns underneath, and the allocation over time of ``allocation_of``."""
+    """Equity curves (log scale; ``allocation_of`` and the benchmarks bold, the rest thin), one small drawdown
+    panel per run, and the allocation over time of ``allocation_of`` with its legend outside the bands."""
     import matplotlib.pyplot as plt
 
-    with_alloc = any(r.name == allocation_of for r in results)
-    rows = 3 if with_alloc else 2
-    fig, axes = plt.subplots(rows, 1, figsize=(13, 4 + 2.8 * rows), sharex=True,
-                             gridspec_kw={"height_ratios": [3, 1.5, 1.5][:rows]})
-    for r in results:
-        if len(r.equity):
-            axes[0].plot(r.equity.index, r.equity.values, label=r.name, linewidth=1.1)
-            drawdown = r.equity / r.equity.cummax() - 1
-            axes[1].plot(drawdown.index, 100 * drawdown.values, linewidth=0.9)
-    axes[0].set_yscale("log")
-    axes[0].set_ylabel("Portfolio value (log)")
-    axes[0].legend(loc="upper left", fontsize=8, ncol=2)
-    axes[0].set_title("Equity curves")
-    axes[1].set_ylabel("Drawdown [%]")
-    if with_alloc:
-        weights = next(r for r in results if r.name == allocation_of).weights
-        weights = weights.loc[:, (weights.abs() > 1e-9).any()]
-        if len(weights.columns):
-            axes[2].stackplot(weights.index, *[100 * weights[c].clip(lower=0).values for c in weights.columns],
-                              labels=list(weights.columns), alpha=0.8)
-            axes[2].legend(loc="upper left", fontsize=8, ncol=len(weights.columns))
-        axes[2].set_ylabel("Allocation [%]")
-        axes[2].set_title(f"{allocation_of}: allocation over time")
-        axes[2].set_ylim(0, 105)
-    for ax in axes:
+    shown = [r for r in results if len(r.equity)]
+    standout = standout_runs(shown, allocation_of)
+    colours = _colours([r.name for r in shown])
+    main = next((r for r in shown if r.name == allocation_of), None)
+    cols = 2 if len(shown) > 1 else 1
+    dd_rows = math.ceil(len(shown) / cols)
+    rows = [3.2] + [1.1] * dd_rows + ([1.6] if main is not None else [])
+    fig = plt.figure(figsize=(15, 1.2 + 1.55 * sum(rows)))
+    grid = fig.add_gridspec(len(rows), cols, height_ratios=rows, hspace=0.55, wspace=0.12, left=0.06, right=0.83,
+                            top=0.97, bottom=0.03)
+    top = fig.add_subplot(grid[0, :])
+    for r in sorted(shown, key=lambda r: r.name in standout):  # prominent lines drawn last, on top
+        bold = r.name in standout
+        top.plot(r.equity.index, r.equity.values, label=r.name, color=colours[r.name],
+                 linewidth=2.0 if bold else 0.9, alpha=1.0 if bold else 0.45, zorder=3 if bold else 2)
+    top.set_yscale("log")
+    top.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
+    top.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
+    top.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    top.set_ylabel("Portfolio value (log)")
+    start, end = shown[0].equity.index[0], shown[0].equity.index[-1]
+    top.set_title(f"Equity curves, {start.date()} .. {end.date()} (bold: {', '.join(sorted(standout)) or 'none'})", loc="left")
+    handles, labels = top.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: [r.name for r in shown].index(labels[i]))
+    top.legend([handles[i] for i in order], [labels[i] for i in order], loc="upper left", bbox_to_anchor=(1.01, 1),
+               fontsize=9, frameon=False)
+    top.grid(alpha=0.3)
+    floor = min(100 * (r.equity / r.equity.cummax() - 1).min() for r in shown)
+    first_dd = None
+    for i, r in enumerate(shown):
+        ax = fig.add_subplot(grid[1 + i // cols, i % cols], sharex=top, sharey=first_dd)
+        first_dd = first_dd or ax
+        dd = 100 * (r.equity / r.equity.cummax() - 1)
+        ax.fill_between(dd.index, dd.values, 0, color=colours[r.name], alpha=0.85 if r.name in standout else 0.45, linewidth=0)
+        ax.set_title(f"{r.name}: max drawdown {dd.min():.1f}% ({dd.idxmin().date()})", loc="left", fontsize=9)
+        ax.set_ylim(floor * 1.08, 1)
         ax.grid(alpha=0.3)
-    fig.tight_layout()
+        ax.tick_params(labelsize=8)
+        if i % cols == 0:
+            ax.set_ylabel("DD [%]", fontsize=8)
+    if main is not None:
+        ax = fig.add_subplot(grid[-1, :], sharex=top)
+        alloc = allocation_frame(main.weights)
+        longs = alloc.clip(lower=0)
+        palette = _colours(["IWM", "SPY"] + [c for c in alloc.columns if c not in ("IWM", "SPY")])
+        ax.stackplot(longs.index, *[longs[c].values for c in longs.columns], labels=list(longs.columns),
+                     colors=[palette[c] for c in longs.columns], alpha=0.85, step="post")
+        shorts = alloc.clip(upper=0)
+        for c in shorts.columns[(shorts < -1e-9).any().to_numpy()]:
+            ax.fill_between(shorts.index, shorts[c].values, 0, step="post", color=palette[c], alpha=0.5, label=f"{c} short")
+        ax.set_ylim(min(-5.0, float(shorts.sum(axis=1).min()) * 1.05), 105)
+        ax.set_ylabel("Weight [%]")
+        ax.set_title(f"{allocation_of}: allocation over time", loc="left")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9, frameon=False)
+        ax.grid(alpha=0.3)
     return _finish(fig, path, show)
 
 
-def ratio_figure(feeds: FeedSet, path: str | Path | None = None, *, show: bool = False):
-    """SPY/IWM ratio on raw closes with the newsletter's levels."""
+def ratio_figure(feeds: FeedSet, path: str | Path | None = None, *, results: Sequence[RunResult] = (), show: bool = False):
+    """SPY/IWM ratio on raw closes with the newsletter's levels and, from ``results``' trades, the ratio strategies'
+    entries (green) and exits (red)."""
     import matplotlib.pyplot as plt
 
-    spy, iwm = feeds.bars["SPY"]["raw_close"], feeds.bars["IWM"]["raw_close"]
-    ratio = (spy / iwm).loc[feeds.start:feeds.end]
-    fig, ax = plt.subplots(figsize=(13, 5))
+    ratio = spy_iwm_ratio(feeds)
+    fig, ax = plt.subplots(figsize=(15, 6))
     ax.plot(ratio.index, ratio.values, color="black", linewidth=1, label="SPY / IWM (raw closes)")
     colours = ("tab:green", "tab:red", "tab:blue")
     for (label, level), colour in zip(NEWSLETTER_LEVELS.items(), colours):
         ax.axhline(level, color=colour, linestyle="--", linewidth=1, label=f"{label}")
-    ax.axhspan(2.13, 2.35, color="tab:green", alpha=0.08)
-    ax.set_title("SPY/IWM price ratio and the newsletter's levels")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.axhspan(NEWSLETTER_LEVELS["zone low 2.13"], NEWSLETTER_LEVELS["zone high / stop 2.35"], color="tab:green", alpha=0.08)
+    events = signal_events(results)
+    groups = list(dict.fromkeys(runs for *_, runs in events))
+    pairs = (("tab:green", "tab:red"), ("tab:cyan", "tab:orange"), ("tab:olive", "tab:purple"), ("tab:blue", "tab:brown"))
+    exit_marks = ("v", "X", "s", "D", "P")
+    for number, (label, kind, dates, runs) in enumerate(events):
+        points = ratio.reindex(dates).dropna()
+        entry_colour, exit_colour = pairs[groups.index(runs) % len(pairs)]
+        previous_exits = sum(1 for e in events[:number] if e[3] == runs and e[1] != "entry")
+        marker = "^" if kind == "entry" else exit_marks[previous_exits % len(exit_marks)]
+        ax.scatter(points.index, points.values, marker=marker, s=70, zorder=4, edgecolors="black", linewidths=0.5,
+                   color=entry_colour if kind == "entry" else exit_colour, label=f"{label}: {len(points)}")
+    ax.set_title(f"SPY/IWM price ratio, the newsletter's levels and the ratio strategies' trades, "
+                 f"{feeds.start.date()} .. {feeds.end.date()}", loc="left")
+    ax.set_ylabel("SPY / IWM (raw closes)")
+    ax.set_xlabel("date")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9, frameon=False)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return _finish(fig, path, show)

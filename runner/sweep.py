@@ -108,30 +108,54 @@ def run_sweep(
     return pd.DataFrame(rows, columns=[*grid, *COMPARISON_COLUMNS])
 
 
-def heatmap(table: pd.DataFrame, x: str, y: str, metric: str, path: str | Path, title: str = ""):
-    """A heatmap of ``metric`` over parameters ``x`` and ``y`` (the best value over any other parameters)."""
-    import matplotlib.pyplot as plt
+def heatmap_grid(table: pd.DataFrame, x: str, y: str, metric: str) -> pd.DataFrame:
+    """``metric`` pivoted to ``y`` rows by ``x`` columns (labels as the command line writes them, None as "off";
+    grid order kept), the best value over any other parameters."""
+    from .report import format_param
 
     for column in (x, y, metric):
         if column not in table.columns:
             raise ConfigError(f"heatmap: no column {column!r}; columns are {', '.join(map(str, table.columns))}")
-    labelled = table.assign(**{x: table[x].map(str), y: table[y].map(str)})
-    pivot = labelled.pivot_table(index=y, columns=x, values=metric, aggfunc="max", sort=False)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(pivot.columns), 1.5 + 0.5 * len(pivot.index)))
-    image = ax.imshow(pivot.to_numpy(dtype=float), aspect="auto", cmap="viridis")
-    ax.set_xticks(range(len(pivot.columns)), pivot.columns, rotation=45)
+    labelled = table.assign(**{x: table[x].astype(object).map(format_param), y: table[y].astype(object).map(format_param)})
+    return labelled.pivot_table(index=y, columns=x, values=metric, aggfunc="max", sort=False)
+
+
+def heatmap(table: pd.DataFrame, x: str, y: str, metric: str, path: str | Path, title: str = "") -> Path:
+    """``heatmap_figure`` saved as PNG (atomically)."""
+    import matplotlib.pyplot as plt
+
+    fig = heatmap_figure(table, x, y, metric, title)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=130, format="png"))
+    plt.close(fig)
+    return Path(path)
+
+
+def heatmap_figure(table: pd.DataFrame, x: str, y: str, metric: str, title: str = ""):
+    """A heatmap of ``metric`` over parameters ``x`` and ``y`` (the best value over any other parameters), each
+    cell printed to 2 decimals, the metric and the parameters in the title."""
+    import matplotlib.pyplot as plt
+
+    pivot = heatmap_grid(table, x, y, metric)
+    values = pivot.to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(max(7.0, 2.8 + 0.85 * len(pivot.columns)), max(4.5, 2.0 + 0.55 * len(pivot.index))))
+    image = ax.imshow(values, aspect="auto", cmap="viridis")
+    ax.set_xticks(range(len(pivot.columns)), pivot.columns)
     ax.set_yticks(range(len(pivot.index)), pivot.index)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
-    for (i, j), value in pd.DataFrame(pivot.to_numpy(dtype=float)).stack().items():
-        ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=7, color="white")
+    finite = values[~pd.isna(values)]
+    middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            value = values[i, j]
+            text = "n/a" if math.isnan(value) else f"{value:.2f}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=9,
+                    color="black" if not math.isnan(value) and value > middle else "white")
     others = [c for c in table.columns if c not in (x, y) and c not in COMPARISON_COLUMNS]
-    ax.set_title(title or f"{metric}" + (f" (best over {', '.join(others)})" if others else ""))
+    ax.set_title(title or f"{metric} by {x} and {y}" + (f"\n(best over {', '.join(others)})" if others else ""))
     fig.colorbar(image, ax=ax, label=metric)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    plt.close(fig)
-    return Path(path)
+    return fig
 
 
 def write_table(table: pd.DataFrame, folder: Path, stem: str, meta: dict, param_columns=()) -> list[Path]:
@@ -216,5 +240,8 @@ def cmd_sweep(args) -> int:
     print(format_table(best, param_columns=keys, index=False))
     if x and y:
         written.append(heatmap(table, x, y, options["metric"], output / "heatmap.png"))
+    from .html_report import sweep_report, write_report
+
+    written.append(write_report(output, sweep_report(table, options["strategy"], options["metric"], x, y, settings, feeds)))
     print("\nWrote: " + ", ".join(str(p) for p in written))
     return 0

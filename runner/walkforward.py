@@ -143,25 +143,64 @@ def summary(table: pd.DataFrame, stitched: pd.Series, metric: str) -> dict:
     }
 
 
-def plot_walkforward(stitched: pd.Series, table: pd.DataFrame, metric: str, path: str | Path) -> Path:
+def buy_and_hold(feeds: FeedSet, symbol: str, index: pd.DatetimeIndex, start_value: float) -> pd.Series:
+    """``symbol``'s total-return close over ``index`` (sessions missing in the feed carried forward), scaled to
+    start at ``start_value``: the buy-and-hold line the stitched equity is read against."""
+    if symbol not in feeds.bars:
+        raise ConfigError(f"benchmark {symbol!r} is not a feed; feeds are {', '.join(feeds.bars)}")
+    close = feeds.bars[symbol]["close"].reindex(index, method="ffill")
+    return (close / close.iloc[0] * start_value).rename(f"buy and hold {symbol} (total return)")
+
+
+def plot_walkforward(stitched: pd.Series, table: pd.DataFrame, metric: str, path: str | Path,
+                     benchmark: pd.Series | None = None) -> Path:
+    """``walkforward_figure`` saved as PNG (atomically)."""
     import matplotlib.pyplot as plt
 
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 7), gridspec_kw={"height_ratios": [2, 1]})
-    top.plot(stitched.index, stitched.values, color="black", linewidth=1)
+    fig = walkforward_figure(stitched, table, metric, benchmark)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+    return Path(path)
+
+
+def walkforward_figure(stitched: pd.Series, table: pd.DataFrame, metric: str, benchmark: pd.Series | None = None):
+    """Stitched out-of-sample equity (log, readable ticks) against a buy-and-hold line, the out-of-sample windows
+    shaded and the first in-sample window marked; below, each window's in-sample best next to its out-of-sample
+    figure."""
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker as ticker
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(14, 8.5), gridspec_kw={"height_ratios": [2.2, 1]})
+    top.plot(stitched.index, stitched.values, color="black", linewidth=1.4, label="stitched out of sample")
+    if benchmark is not None:
+        top.plot(benchmark.index, benchmark.values, color="tab:grey", linewidth=1.0, label=str(benchmark.name))
+    for i, (is_period, oos_period) in enumerate(zip(table["in-sample"], table["out-of-sample"])):
+        first, last = (pd.Timestamp(d) for d in oos_period.split(".."))
+        top.axvspan(first, last, color="tab:blue" if i % 2 == 0 else "tab:orange", alpha=0.07, linewidth=0)
+        top.text(first, 1.0, f"OOS {first.year}" if first.year == last.year else f"OOS {first.year}-{last.year}",
+                 transform=top.get_xaxis_transform(), fontsize=7, va="bottom", ha="left")
+    is_first, is_last = (pd.Timestamp(d) for d in table["in-sample"].iloc[0].split(".."))
+    top.set_xlim(min(is_first, stitched.index[0]), stitched.index[-1])
+    top.axvspan(is_first, is_last, color="tab:grey", alpha=0.12, linewidth=0, label="first in-sample window")
     top.set_yscale("log")
-    top.set_title("Stitched out-of-sample equity")
+    top.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)))
+    top.yaxis.set_major_formatter(ticker.StrMethodFormatter("{x:,.0f}"))
+    top.yaxis.set_minor_formatter(ticker.NullFormatter())
+    top.set_ylabel("Portfolio value (log)")
+    top.set_title("Walk-forward: stitched out-of-sample equity (shaded bands: out-of-sample windows)", loc="left", pad=14)
+    top.legend(loc="upper left", fontsize=9)
     top.grid(alpha=0.3)
     x = range(len(table))
     bottom.bar([i - 0.2 for i in x], table[f"in-sample {metric}"], width=0.4, label="in-sample best")
     bottom.bar([i + 0.2 for i in x], table[f"out-of-sample {metric}"], width=0.4, label="out of sample")
     bottom.set_xticks(list(x), [p.split("..")[0][:4] for p in table["out-of-sample"]])
+    bottom.set_xlabel("out-of-sample window (year it starts)")
     bottom.set_ylabel(metric)
     bottom.axhline(0, color="grey", linewidth=0.8)
     bottom.legend(fontsize=8)
+    bottom.grid(alpha=0.3, axis="y")
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    plt.close(fig)
-    return Path(path)
+    return fig
 
 
 def add_subcommand(subparsers, parents: dict) -> None:
@@ -208,6 +247,11 @@ def cmd_walkforward(args) -> int:
     written = write_table(table, output, "walkforward", {"strategy": options["strategy"], "settings": settings.__dict__,
                                                            "grid": options["grid"], "summary": facts},
                           param_columns=list(options["grid"]))
-    written.append(plot_walkforward(stitched, table, options["metric"], output / "walkforward.png"))
+    benchmark = buy_and_hold(feeds, settings.benchmark, stitched.index, settings.cash)
+    written.append(plot_walkforward(stitched, table, options["metric"], output / "walkforward.png", benchmark))
+    from .html_report import walkforward_report, write_report
+
+    written.append(write_report(output, walkforward_report(table, stitched, benchmark, facts, options["strategy"],
+                                                           options["metric"], settings, feeds)))
     print("\nWrote: " + ", ".join(str(p) for p in written))
     return 0

@@ -118,3 +118,97 @@ def test_backend_is_not_switched_by_the_backtrader_import():
 
     import_backtrader_plot()
     assert matplotlib.get_backend() == before
+
+
+@pytest.fixture(scope="module")
+def results(feeds):
+    from runner.compare import compare
+
+    return compare(["rotation", "ratio-pair", "buy-hold-spy", "ratio-rotation"], feeds, RunSettings(start=START, end=END),
+                   jobs=1, progress=lambda line: None)
+
+
+def test_comparison_figure_reads(results):
+    from runner.plots import comparison_figure
+
+    fig = comparison_figure(results)
+    try:
+        top = fig.axes[0]
+        widths = {line.get_label(): line.get_linewidth() for line in top.get_lines()}
+        assert widths["rotation"] > widths["ratio-pair"] and widths["buy-hold-spy"] > widths["ratio-rotation"]
+        assert len([t for t in top.get_yticklabels() if t.get_text()]) >= 3  # a log axis one can read
+        drawdowns = [ax for ax in fig.axes if ax.get_ylabel() == "DD [%]" or "max drawdown" in ax.get_title(loc="left")]
+        assert len(drawdowns) == len(results)  # small multiples, one per run
+        spy = next(r for r in results if r.name == "buy-hold-spy")
+        worst = 100 * (spy.equity / spy.equity.cummax() - 1).min()
+        assert f"buy-hold-spy: max drawdown {worst:.1f}%" in " ".join(ax.get_title(loc="left") for ax in drawdowns)
+        allocation = fig.axes[-1]
+        legend = allocation.get_legend()
+        assert legend.get_bbox_to_anchor().x0 >= allocation.get_window_extent().x1 - 1  # outside the bands
+        labels = [t.get_text() for t in legend.get_texts()]
+        assert "SGOV + cash" in labels and "cash" not in labels
+    finally:
+        plt.close(fig)
+
+
+def test_ratio_figure_marks_entries_and_exits_from_the_trades(feeds, results):
+    from runner.plots import ratio_figure
+
+    fig = ratio_figure(feeds, results=results)
+    try:
+        ax = fig.axes[0]
+        assert ax.get_ylabel() and ax.get_xlabel() == "date"
+        # independently: the fixed-level runs' entry sessions, read off their fills
+        pair = next(r for r in results if r.name == "ratio-pair").trades
+        entries = sorted(pd.DatetimeIndex(pair.loc[pair["reason"] == "entry", "date"]).unique())
+        assert entries, "the period must contain ratio entries"
+        scatter = {c.get_label(): c for c in ax.collections if c.get_label().startswith("entry")}
+        label = next(k for k in scatter if "ratio-pair" in k)
+        assert "ratio-rotation" in label  # identical signals share one marker set
+        xs = sorted(matplotlib.dates.num2date(x).replace(tzinfo=None) for x, _ in scatter[label].get_offsets())
+        assert [pd.Timestamp(x) for x in xs] == list(entries)
+        exits = [c for c in ax.collections if not c.get_label().startswith(("entry", "_"))]
+        assert exits and sum(len(c.get_offsets()) for c in exits) >= len(entries) - 1
+    finally:
+        plt.close(fig)
+
+
+def test_heatmap_labels_off_two_decimals_and_metric_title():
+    from runner.sweep import heatmap_figure
+
+    table = pd.DataFrame({"lookback": [21, 21, 63, 63], "vix_level": [30.0, None, 30.0, None],
+                          "Sharpe": [0.671, 0.7049, 0.6923, 0.7412]})
+    fig = heatmap_figure(table, "lookback", "vix_level", "Sharpe")
+    try:
+        ax = fig.axes[0]
+        assert [t.get_text() for t in ax.get_yticklabels()] == ["30", "off"]
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["21", "63"]
+        assert sorted(t.get_text() for t in ax.texts) == ["0.67", "0.69", "0.70", "0.74"]
+        assert "Sharpe" in ax.get_title()
+        assert fig.get_size_inches()[0] >= 7 and fig.get_size_inches()[1] >= 4.5
+    finally:
+        plt.close(fig)
+
+
+def test_walkforward_figure_has_benchmark_windows_and_ticks(feeds):
+    from runner.walkforward import buy_and_hold, walkforward_figure
+
+    index = feeds.sessions[(feeds.sessions >= "2020-01-01") & (feeds.sessions <= "2021-06-30")]
+    stitched = pd.Series([100_000 * 1.0004 ** i for i in range(len(index))], index=index)
+    table = pd.DataFrame({"in-sample": ["2019-06-01..2019-12-31", "2019-06-01..2020-12-31"],
+                          "out-of-sample": ["2020-01-01..2020-12-31", "2021-01-01..2021-06-30"],
+                          "in-sample CAGR [%]": [12.0, 9.0], "out-of-sample CAGR [%]": [5.0, -3.0]})
+    benchmark = buy_and_hold(feeds, "SPY", index, 100_000)
+    spy = feeds.bars["SPY"]["close"]
+    assert benchmark.iloc[-1] == pytest.approx(100_000 * spy.loc[index[-1]] / spy.loc[index[0]])
+    fig = walkforward_figure(stitched, table, "CAGR [%]", benchmark)
+    try:
+        top = fig.axes[0]
+        assert "buy and hold SPY (total return)" in [line.get_label() for line in top.get_lines()]
+        fig.canvas.draw()
+        assert len([t for t in top.get_yticklabels() if t.get_text()]) >= 4
+        shaded = [p for p in top.patches]
+        assert len(shaded) == len(table) + 1  # each out-of-sample window and the first in-sample one
+        assert [t.get_text() for t in top.texts] == ["OOS 2020", "OOS 2021"]
+    finally:
+        plt.close(fig)
