@@ -6,6 +6,9 @@ import pandas as pd
 from .pandas_feed import adjusted_bars
 
 CASH_FEED = "SGOV"
+# SGOV's first bar (the bundled data's): a run ending before it needs no SGOV data, only BIL. When the source
+# has SGOV, the splice is on its own first bar.
+SGOV_FIRST_BAR = pd.Timestamp("2020-06-01")
 IDLE_CASH_NOTE = (
     "SGOV (cash sleeve) before {first}: no cash ETF exists before BIL's first bar, "
     "so the cash state holds idle cash earning 0% from {start} to {last}"

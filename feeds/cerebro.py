@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import backtrader as bt
 import pandas as pd
 
-from .calendar import nyse_sessions
-from .cash import CASH_FEED, splice_cash
+from .calendar import as_date, nyse_sessions
+from .cash import CASH_FEED, SGOV_FIRST_BAR, splice_cash
 from .errors import DataError, SignalOnlyFeedError
 from .pandas_feed import TotalReturnData, adjusted_bars
 from .prices import load_prices
@@ -169,25 +169,38 @@ def prepare_feeds(
     warmup_sessions: int = DEFAULT_WARMUP_SESSIONS,
     vix_max_fill: int = DEFAULT_VIX_MAX_FILL,
     cache_dir=None,
+    accept_bars=(),
 ) -> FeedSet:
     """Load IWM, SPY, VIX and the cash sleeve from ``source`` and align them on NYSE sessions.
 
     ``warmup_sessions`` sessions before ``start`` are included as indicator history when the traded ETFs
-    have them (fewer, with a note, when they start later). Raises DataError for a range the data does not cover.
+    have them (fewer, with a note, when they start later). Each feed is read only for the sessions it serves
+    (the cash sleeve: BIL before SGOV's first bar, SGOV from it), and only those sessions are bar-checked
+    (``feeds.validate.check_bars``); ``accept_bars`` ("SYMBOL:YYYY-MM-DD") lets flagged bars through, listed in
+    ``notes``. Raises DataError for a range the data does not cover, naming the symbol and its first or last date.
     """
     if isinstance(warmup_sessions, bool) or not isinstance(warmup_sessions, int) or warmup_sessions < 0:
         raise ValueError(f"warmup_sessions must be a whole number >= 0, not {warmup_sessions!r}")
     if isinstance(vix_max_fill, bool) or not isinstance(vix_max_fill, int) or vix_max_fill < 0:
         raise ValueError(f"vix_max_fill must be a whole number >= 0, not {vix_max_fill!r}")
+    load = dict(source=source, cache_dir=cache_dir, accept_bars=accept_bars)
     measured = nyse_sessions(start, end)
     if len(measured) == 0:
-        raise DataError(f"no NYSE session between {pd.Timestamp(start).date()} and {pd.Timestamp(end).date()}")
+        raise DataError(_no_session_message(start, end, load))
     history = nyse_sessions(measured[0] - pd.Timedelta(days=int(warmup_sessions * 1.6) + 10), measured[0])
     want_from = history[max(0, len(history) - 1 - warmup_sessions)]
 
-    risk = _load_from(TRADED + SIGNAL_ONLY, want_from, measured[0], end, source, cache_dir)
+    risk = load_prices(TRADED + SIGNAL_ONLY, None, end, checked_from=want_from, **load)
+    late = {s: f.index[0] for s, f in risk.frames.items() if f.index[0] > measured[0]}
+    if late:
+        raise DataError(
+            f"start {as_date(start, 'start').date()} is before the data: "
+            + ", ".join(f"{s} ({risk.sources[s]}) starts on {d.date()}" for s, d in late.items())
+            + f"; the earliest start the data covers is {max(late.values()).date()}"
+        )
     notes = list(risk.notes)
-    first_common = max(risk.frames[s].index[0] for s in TRADED + SIGNAL_ONLY)
+    frames = {s: f.loc[f.index >= want_from] for s, f in risk.frames.items()}
+    first_common = max(frames[s].index[0] for s in TRADED + SIGNAL_ONLY)
     warm_from = max(want_from, first_common)
     if warm_from > want_from:
         notes.append(
@@ -197,13 +210,13 @@ def prepare_feeds(
     sessions = nyse_sessions(warm_from, measured[-1])
     bars, sources = {}, dict(risk.sources)
     for sym in TRADED:
-        bars[sym] = adjusted_bars(_align_traded(risk.frames[sym], sym, risk.sources[sym], sessions))
+        bars[sym] = adjusted_bars(_align_traded(frames[sym], sym, risk.sources[sym], sessions))
     for sym in SIGNAL_ONLY:
-        aligned, vix_notes = _align_signal(adjusted_bars(risk.frames[sym]), sym, risk.sources[sym], sessions, vix_max_fill)
+        aligned, vix_notes = _align_signal(adjusted_bars(frames[sym]), sym, risk.sources[sym], sessions, vix_max_fill)
         bars[sym] = aligned
         notes += vix_notes
 
-    cash_frames = _load_cash(sessions, end, source, cache_dir)
+    cash_frames = _load_cash(sessions, load)
     bil, sgov = cash_frames.frames.get("BIL"), cash_frames.frames.get("SGOV")
     sleeve, cash_notes = splice_cash(bil, sgov, sessions)
     bars[CASH_FEED] = _align_traded(sleeve, CASH_FEED, "cash sleeve", sessions)
@@ -214,30 +227,46 @@ def prepare_feeds(
     return FeedSet(bars=bars, start=measured[0], end=measured[-1], sources=sources, notes=tuple(notes))
 
 
-def _load_from(symbols, want_from, first_measured, end, source, cache_dir):
-    """Load ``symbols`` from ``want_from`` when the data has it, else from its first row (must be <= first_measured)."""
-    prices = load_prices(symbols, None, end, source=source, cache_dir=cache_dir)
-    for sym, frame in prices.frames.items():
-        if frame.index[0] > first_measured:
-            raise DataError(
-                f"{sym} ({prices.sources[sym]}): requested start {first_measured.date()} is before the first row {frame.index[0].date()}"
-            )
-    frames = {s: f.loc[f.index >= want_from] for s, f in prices.frames.items()}
-    return type(prices)(frames, prices.sources, prices.notes)
+def _no_session_message(start, end, load: dict) -> str:
+    """Why ``start``..``end`` has no session: before the calendar and the data, or a span without a session."""
+    start, end = as_date(start, "start"), as_date(end, "end")
+    message = f"no NYSE session between {start.date()} and {end.date()}"
+    first_session = nyse_sessions("1900-01-01", DEFAULT_END)[0]
+    if end >= first_session:
+        return message
+    try:
+        firsts = load_prices(TRADED + SIGNAL_ONLY, None, None, **load).frames
+        data = ", ".join(f"{s} from {f.index[0].date()}" for s, f in firsts.items())
+        earliest = f"; the earliest start the data covers is {max(f.index[0] for f in firsts.values()).date()}"
+    except DataError:
+        data, earliest = "see the data source", ""
+    return f"{message}: the period is before any data (the NYSE calendar starts on {first_session.date()}; {data}){earliest}"
 
 
-def _load_cash(sessions, end, source, cache_dir):
-    """SGOV, plus BIL when the sessions start before SGOV's first bar (BIL alone when they end before it)."""
-    sgov = load_prices(["SGOV"], None, None, source=source, cache_dir=cache_dir)
-    sgov_frame = sgov.frames["SGOV"].loc[: sessions[-1]]
-    if len(sgov_frame) and sgov_frame.index[0] <= sessions[0]:
-        return type(sgov)({"SGOV": sgov_frame}, sgov.sources, sgov.notes)
-    bil = load_prices(["BIL"], None, None, source=source, cache_dir=cache_dir)
-    frames, sources = {"BIL": bil.frames["BIL"]}, dict(bil.sources)
-    if len(sgov_frame):
-        frames["SGOV"] = sgov_frame
-        sources.update(sgov.sources)
-    return type(sgov)(frames, sources, bil.notes + sgov.notes)
+def _load_cash(sessions: pd.DatetimeIndex, load: dict):
+    """The cash sleeve's ETFs for ``sessions``, each only where it serves: SGOV from its first bar (from
+    ``SGOV_FIRST_BAR`` when the source has no SGOV yet), BIL before it. A run ending before then reads no SGOV,
+    one starting after it no BIL."""
+    if sessions[-1] < SGOV_FIRST_BAR:
+        sgov = None
+    else:
+        try:
+            sgov = load_prices(["SGOV"], None, sessions[-1], checked_from=sessions[0], **load)
+        except DataError as exc:
+            raise DataError(f"cash sleeve: SGOV is needed for the sessions from {SGOV_FIRST_BAR.date()} to {sessions[-1].date()}: {exc}") from None
+        sgov = type(sgov)({"SGOV": sgov.frames["SGOV"].loc[: sessions[-1]]}, sgov.sources, sgov.notes)
+        if sgov.frames["SGOV"].index[0] <= sessions[0]:
+            return sgov
+    splice = sgov.frames["SGOV"].index[0] if sgov is not None else sessions[-1]
+    bil = load_prices(["BIL"], None, None, checked_from=sessions[0], checked_through=splice, **load)
+    frame = bil.frames["BIL"]
+    needed = sessions[(sessions >= frame.index[0]) & (sessions <= splice)]
+    if len(needed) and frame.index[-1] < needed[-1]:
+        raise DataError(f"cash sleeve: BIL ({bil.sources['BIL']}) is needed for the sessions from {needed[0].date()} to "
+                        f"{needed[-1].date()} (before SGOV's first bar), but its last row is {frame.index[-1].date()}")
+    if sgov is None:
+        return bil
+    return type(bil)({**bil.frames, **sgov.frames}, {**bil.sources, **sgov.sources}, bil.notes + sgov.notes)
 
 
 class GuardedBroker(bt.brokers.BackBroker):

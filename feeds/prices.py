@@ -18,7 +18,7 @@ import pandas as pd
 
 from .calendar import as_date, nyse_sessions
 from .errors import DataError
-from .validate import validate_bars
+from .validate import check_bars, parse_accepted, validate_bars
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "data"
 BUNDLED_SYMBOLS = ("SPY", "IWM", "VIX", "BIL", "SGOV")
@@ -115,18 +115,29 @@ def check_range(frame: pd.DataFrame, symbol: str, origin: str, start, end) -> pd
     return frame.loc[start:end]
 
 
-def load_prices(symbols, start=None, end=None, source: str = "bundled", cache_dir: str | Path | None = None) -> PriceSet:
+def load_prices(symbols, start=None, end=None, source: str = "bundled", cache_dir: str | Path | None = None, *,
+                accept_bars=(), checked_from=None, checked_through=None) -> PriceSet:
     """Load validated daily bars for ``symbols`` between ``start`` and ``end`` (inclusive) from ``source``.
 
+    Every source goes through the bar checks (``feeds.validate.check_bars``) for the bars from ``checked_from``
+    (default ``start``) to ``checked_through`` (default ``end``): a flagged bar is a DataError unless listed in ``accept_bars``
+    (``"SYMBOL:YYYY-MM-DD"`` strings), and then it is listed in ``notes``.
     Raises DataError for an unknown symbol or source, bad data, or a range the data does not cover.
     """
     symbols = _normalise_symbols(symbols)
+    accepted = parse_accepted(accept_bars)
+    checked_from = start if checked_from is None else checked_from
+    checked_through = end if checked_through is None else checked_through
     if not isinstance(source, str):
         raise DataError(f"source must be 'bundled', 'yahoo' or 'csv:DIR', not {source!r}")
     if source == "yahoo":
         from .yahoo import load_yahoo  # imported lazily: yfinance is slow to import
 
-        return load_yahoo(symbols, start, end, cache_dir=cache_dir)
+        prices = load_yahoo(symbols, start, end, cache_dir=cache_dir)
+        notes = list(prices.notes)
+        for sym, frame in prices.frames.items():
+            notes += check_bars(frame, sym, prices.sources[sym], accepted=accepted, checked_from=checked_from, checked_through=checked_through)
+        return PriceSet(prices.frames, prices.sources, tuple(notes))
     if source == "bundled":
         folder, tag = BUNDLED_DIR, "bundled"
         unknown = [s for s in symbols if s not in BUNDLED_SYMBOLS]
@@ -139,7 +150,7 @@ def load_prices(symbols, start=None, end=None, source: str = "bundled", cache_di
     else:
         raise DataError(f"unknown source {source!r}: use 'bundled', 'yahoo' or 'csv:DIR'")
 
-    frames, sources = {}, {}
+    frames, sources, notes = {}, {}, []
     for sym in symbols:
         path = folder / f"{sym}.csv"
         if tag == "csv" and not path.is_file():
@@ -148,5 +159,6 @@ def load_prices(symbols, start=None, end=None, source: str = "bundled", cache_di
         frame = read_csv_bars(path, sym)
         origin = f"bundled:{path.name}" if tag == "bundled" else f"csv:{path}"
         frames[sym] = check_range(frame, sym, str(path), start, end)
+        notes += check_bars(frame, sym, str(path), accepted=accepted, checked_from=checked_from, checked_through=checked_through)
         sources[sym] = origin
-    return PriceSet(frames, sources)
+    return PriceSet(frames, sources, tuple(notes))

@@ -23,7 +23,10 @@
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -143,12 +146,42 @@ def write_cache(entry: CacheEntry, symbol: str) -> None:
 
 
 # -- talking to yfinance -------------------------------------------------------------------------------------
-def _download(tickers: list[str], start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.DataFrame | None, str]:
-    """yfinance.download for ``start``..``end`` inclusive (Yahoo's ``end`` is exclusive). Returns (frame, error)."""
+class _Captured(logging.Handler):
+    """Collects yfinance's log records so that they never reach the terminal."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(" ".join(record.getMessage().split()))
+        except Exception:  # a malformed record must not break a download
+            pass
+
+
+def _yfinance_said(lines: list[str], ticker: str) -> str:
+    """What yfinance logged about ``ticker`` (e.g. "possibly delisted; no price data found"), or ""."""
+    for line in lines:
+        for form in (f"${ticker}: ", f"'{ticker}'"):
+            if form in line:
+                return line.split("]: ", 1)[-1].replace(f"${ticker}: ", "")
+    return ""
+
+
+def _download(tickers: list[str], start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.DataFrame | None, str, list[str]]:
+    """yfinance.download for ``start``..``end`` inclusive (Yahoo's ``end`` is exclusive).
+
+    Returns (frame, error, yfinance's log lines). Those lines (such as ``$^VIX: possibly delisted``) are kept
+    out of the terminal; the caller reports them in one line per failed ticker."""
     import yfinance  # imported lazily: it is slow to import and only this source needs it
 
+    logger, captured = logging.getLogger("yfinance"), _Captured()
+    propagate = logger.propagate
+    logger.addHandler(captured)
+    logger.propagate = False
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()) as printed:
             warnings.simplefilter("ignore")
             frame = yfinance.download(
                 tickers,
@@ -162,8 +195,11 @@ def _download(tickers: list[str], start: pd.Timestamp, end: pd.Timestamp) -> tup
                 threads=False,
             )
     except Exception as exc:  # yfinance may raise on odd failures; treated like the empty offline frame
-        return None, f"yfinance.download raised {type(exc).__name__}: {exc}"
-    return frame, ""
+        return None, f"yfinance.download raised {type(exc).__name__}: {exc}", captured.lines
+    finally:
+        logger.removeHandler(captured)
+        logger.propagate = propagate
+    return frame, "", captured.lines + [" ".join(line.split()) for line in printed.getvalue().splitlines() if line.strip()]
 
 
 def _ticker_frame(frame: pd.DataFrame | None, ticker: str) -> pd.DataFrame | None:
@@ -265,12 +301,14 @@ def load_yahoo(symbols, start=None, end=None, cache_dir: str | Path | None = Non
         for window in windows:
             by_window.setdefault(window, []).append(sym)
     for window, syms in by_window.items():
-        frame, error = _download([yahoo_ticker(s) for s in syms], *window)
+        frame, error, said = _download([yahoo_ticker(s) for s in syms], *window)
         for sym in syms:
             bars = _ticker_frame(frame, yahoo_ticker(sym))
             if bars is None:
+                reason = _yfinance_said(said, yahoo_ticker(sym))
                 failures.setdefault(
                     sym, error or f"Yahoo returned no rows for {yahoo_ticker(sym)} (offline, an unknown ticker, or no data in that range)"
+                    + (f"; yfinance said: {reason}" if reason else "")
                 )
                 continue
             try:

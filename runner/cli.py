@@ -37,6 +37,8 @@ def common_parents() -> dict[str, argparse.ArgumentParser]:
     group.add_argument("--slippage", type=float, help="slippage as a fraction of price, e.g. 0.0002 (default: 0)")
     group.add_argument("--source", help="price source: bundled | yahoo | csv:DIR (default: bundled, the embedded real data)")
     group.add_argument("--cache-dir", help="folder of the yahoo cache (default: ~/.cache/smallcap-rotation/yahoo)")
+    group.add_argument("--accept-bar", action="append", default=[], metavar="SYMBOL:DATE",
+                       help="accept a bar the data checks flag, e.g. IWM:2019-05-31 (repeatable; listed in the output's notes)")
     group.add_argument("--benchmark", help=f"feed the monthly win rate is compared with (default: {_DEFAULTS.benchmark})")
     group.add_argument("--jobs", type=int, help="processes to use (default: all cores; 1 = no pool)")
     strategies = argparse.ArgumentParser(add_help=False)
@@ -88,6 +90,8 @@ def resolve_run(args: argparse.Namespace) -> tuple[RunSettings, dict]:
         value = getattr(args, key, None)
         if value is not None:
             run[key] = value
+    if getattr(args, "accept_bar", None):
+        run["accept_bars"] = [*run.get("accept_bars", []), *args.accept_bar]
     if getattr(args, "no_plots", False):
         run["plots"] = False
     names = {f.name for f in fields(RunSettings)}
@@ -127,7 +131,7 @@ def load_feeds(settings: RunSettings, config: dict, runs=()) -> FeedSet:
     ``runs``: the (strategy name, params) pairs the command will run; the warm-up loaded is the most history
     any of them needs (``engine.warmup_for``)."""
     feeds = prepare_feeds(settings.start, settings.end, source=settings.source, cache_dir=config["run"].get("cache_dir"),
-                          warmup_sessions=warmup_for(runs))
+                          warmup_sessions=warmup_for(runs), accept_bars=config["run"].get("accept_bars", ()))
     print(f"Data {feeds.start.date()} .. {feeds.end.date()}:", file=sys.stderr)
     print(feeds.coverage().to_string(), file=sys.stderr)
     for note in feeds.notes:

@@ -10,6 +10,7 @@ Example::
     commission_per_share = 0.0
     slippage = 0.0002            # fraction of price
     source = "bundled"           # bundled | yahoo | csv:DIR
+    accept_bars = []             # bars the data checks flag, accepted deliberately: ["IWM:2019-05-31"]
     output = "output/latest"
     plots = true
 
@@ -37,6 +38,7 @@ RUN_KEYS = {
     "plots": bool,
     "jobs": int,
     "benchmark": str,
+    "accept_bars": list,
 }
 SECTIONS = ("run", "strategies", "params", "sweep", "walkforward")
 
@@ -65,6 +67,8 @@ def load_config(path: str | Path) -> dict:
         kind = RUN_KEYS[key]
         if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
             raise ConfigError(f"config file {path}: [run] {key} = {value!r} has the wrong type")
+        if kind is list and not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"config file {path}: [run] {key} must be a list of strings like \"IWM:2019-05-31\"")
     strategies = raw.get("strategies", {})
     extra = sorted(set(strategies) - {"names"})
     if extra:

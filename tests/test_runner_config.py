@@ -66,7 +66,7 @@ def test_bad_config_names_the_key_and_file(tmp_path, body, message):
         (["--cash", "-5"], "--cash must be > 0"),
         (["--commission", "-0.1"], "--commission must be >= 0"),
         (["--config", "does-not-exist.toml"], "config file does-not-exist.toml: not found"),
-        (["--start", "1999-01-01", "--strategies", "buy-hold-spy"], "IWM (bundled:IWM.csv): requested start"),
+        (["--start", "1999-01-01", "--strategies", "buy-hold-spy"], "IWM (bundled:IWM.csv) starts on 2000-05-26"),
         (["--source", "ftp:x", "--strategies", "buy-hold-spy"], "unknown source 'ftp:x'"),
         (["--module", "no/such/file.py"], "no such file"),
     ],
