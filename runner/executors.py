@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, TextIO
 
 from feeds import FeedSet
+from strategies.registry import install_user_modules, user_modules
 
 EXECUTORS = ("local", "dask")
 _WORKER_FEEDS: FeedSet | None = None
@@ -113,6 +114,12 @@ def run_tasks(
     return results
 
 
+def _on_dask_worker(task: Callable, feeds: FeedSet, item: Any, modules: dict):
+    """A task on a Dask worker: the user's strategy modules loaded first (a no-op once they are)."""
+    install_user_modules(modules)
+    return _guarded(task, feeds, item)
+
+
 def _run_dask(task, items, feeds, scheduler, progress) -> list:
     try:
         from distributed import Client, as_completed as dask_completed
@@ -124,7 +131,8 @@ def _run_dask(task, items, feeds, scheduler, progress) -> list:
         raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     try:
         shared = client.scatter(feeds, broadcast=True)
-        futures = [client.submit(_guarded, task, shared, item, pure=False) for item in items]
+        modules = user_modules()  # --module strategies: their source goes along, the workers load it
+        futures = [client.submit(_on_dask_worker, task, shared, item, modules, pure=False) for item in items]
         index = {f.key: i for i, f in enumerate(futures)}
         results: list = [None] * len(items)
         for future in dask_completed(futures):

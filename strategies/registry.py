@@ -12,9 +12,10 @@ Register a class where it is defined; the runner finds it without being edited::
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import pkgutil
 import sys
+import threading
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,9 @@ class Entry:
 
 
 _REGISTRY: dict[str, Entry] = {}
+_USER_MODULES: dict[str, tuple[str, str]] = {}  # module name -> (file, source) of modules loaded with --module
+_INSTALL_LOCK = threading.Lock()
+USER_PREFIX = "user_strategies_"  # module name of a strategy file loaded by path: user_strategies_<file stem>
 
 
 def register(name: str, cls: type | None = None, *, params: dict | None = None, description: str = "", benchmark: bool = False):
@@ -48,13 +52,28 @@ def register(name: str, cls: type | None = None, *, params: dict | None = None, 
         if unknown:
             raise ValueError(f"register({name!r}): unknown parameter(s) {', '.join(unknown)} for {strategy_cls.__name__}")
         existing = _REGISTRY.get(name)
-        if existing and existing.cls.__qualname__ != strategy_cls.__qualname__:
-            raise ValueError(f"register: name {name!r} is already used by {existing.cls.__name__}")
+        if existing and _origin(existing.cls) != _origin(strategy_cls):  # the same class loaded again replaces itself
+            raise ValueError(
+                f"register({name!r}): {_describe(strategy_cls)} cannot take the name {name!r}: it is already used by "
+                f"{_describe(existing.cls)}; register it under another name"
+            )
         doc = (strategy_cls.__doc__ or "").strip().splitlines()
         _REGISTRY[name] = Entry(name, strategy_cls, dict(params or {}), description or (doc[0] if doc else ""), benchmark)
         return strategy_cls
 
     return add(cls) if cls is not None else add
+
+
+def _origin(cls: type) -> tuple[str, str]:
+    return cls.__module__, cls.__qualname__
+
+
+def _describe(cls: type) -> str:
+    """``Name (module)``, or ``Name (path/to/file.py)`` for a class loaded from a user's file."""
+    module = sys.modules.get(cls.__module__)
+    file = _USER_MODULES.get(cls.__module__, (getattr(module, "__file__", None),))[0]
+    where = file if cls.__module__.startswith(USER_PREFIX) and file else cls.__module__
+    return f"{cls.__qualname__} ({where})"
 
 
 def discover() -> None:
@@ -66,18 +85,50 @@ def discover() -> None:
 
 
 def load_user_module(spec: str) -> None:
-    """Import a user's module (a dotted name or a path to a .py file) so its ``register`` calls run."""
-    path = Path(spec)
+    """Import a user's module (a dotted name or a path to a .py file) so its ``register`` calls run.
+
+    Its source is kept (``user_modules()``) so that other processes, e.g. Dask workers, can load the same code."""
     if spec.endswith(".py"):
+        path = Path(spec)
         if not path.is_file():
             raise FileNotFoundError(f"strategy module {spec}: no such file")
-        module_name = f"user_strategies_{path.stem}"
-        module_spec = importlib.util.spec_from_file_location(module_name, path)
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[module_name] = module
-        module_spec.loader.exec_module(module)
-    else:
-        importlib.import_module(spec)
+        install_module(f"{USER_PREFIX}{path.stem}", str(path.resolve()), path.read_text())
+        return
+    module = importlib.import_module(spec)
+    file = getattr(module, "__file__", None)
+    if file and file.endswith(".py"):
+        _USER_MODULES[spec] = (file, Path(file).read_text())
+
+
+def install_module(name: str, file: str, source: str) -> None:
+    """Run ``source`` as module ``name`` (replacing an older version of it), so its strategies register."""
+    module = types.ModuleType(name)
+    module.__file__ = file
+    previous = sys.modules.get(name)
+    sys.modules[name] = module
+    try:
+        exec(compile(source, file, "exec"), module.__dict__)
+    except BaseException:
+        if previous is None:
+            sys.modules.pop(name, None)
+        else:
+            sys.modules[name] = previous
+        raise
+    _USER_MODULES[name] = (file, source)
+
+
+def user_modules() -> dict[str, tuple[str, str]]:
+    """The user modules loaded in this process: module name -> (file, source)."""
+    return dict(_USER_MODULES)
+
+
+def install_user_modules(modules: dict[str, tuple[str, str]]) -> None:
+    """Load ``user_modules()`` of another process here (e.g. on a Dask worker); modules already loaded with the
+    same source are left alone."""
+    with _INSTALL_LOCK:  # a worker may run several tasks in threads
+        for name, (file, source) in modules.items():
+            if _USER_MODULES.get(name) != (file, source):
+                install_module(name, file, source)
 
 
 def registered() -> dict[str, Entry]:
