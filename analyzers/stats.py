@@ -67,6 +67,8 @@ def sortino(returns: pd.Series, riskfree: float = 0.0, periods: int = TRADING_DA
 
 def drawdown(equity: pd.Series) -> pd.Series:
     """Drawdown [fraction, <= 0] of each value from the running peak."""
+    if isinstance(equity, pd.DataFrame):  # numpy's running maximum: pandas' cummax loops column by column
+        return equity / np.maximum.accumulate(equity.to_numpy(), axis=0) - 1.0
     return equity / equity.cummax() - 1.0
 
 

@@ -84,7 +84,7 @@ def simulate(name: str, combos: list[dict], feeds: FeedSet | Market, settings: R
     first = market.first
     start_date = market.dates[first - 1] if first > 0 else market.dates[first] - pd.Timedelta(days=1)
     index = pd.DatetimeIndex([start_date, *market.dates[first:]])
-    equity = pd.DataFrame(out["values"], index=index)
+    equity = pd.DataFrame(out["values"].T, index=index)  # one column per run; the runs x sessions block stays C-ordered
     metrics = figures(equity, out["book"], out["invested"], out["switches"], out["scheduled"])
     if not record:
         return FastRun(metrics)

@@ -80,8 +80,8 @@ def simulate(market: Market, combos: list[dict], settings, kind: str, *, record:
     cost = np.array([float(c["short_cost"]) for c in combos])
     book = Book(n, settings.cash, np.array([float(c["cash_buffer"]) for c in combos]), commission=settings.commission,
                 per_share=settings.commission_per_share, slippage=settings.slippage, record=record)
-    values = np.empty((sessions - first + 1, n))
-    values[0] = settings.cash
+    values = np.empty((n, sessions - first + 1))  # runs x (starting value + measured closes)
+    values[:, 0] = settings.cash
     invested = np.zeros(n)
     state = np.zeros((n, 3))
     switches = np.zeros(n, dtype=int)
@@ -118,7 +118,7 @@ def simulate(market: Market, combos: list[dict], settings, kind: str, *, record:
         owe = np.flatnonzero((short < 0) & charged & (bar >= active_from))
         if len(owe):
             book.added[owe] += short[owe] * market.close[bar, SPY] * cost[owe] / 252.0
-        values[bar - first + 1] = value
+        values[:, bar - first + 1] = value
         _track_holdings(book, market, bar, value, invested, state, switches)
     return {"values": values, "book": book, "invested": invested, "switches": switches, "scheduled": scheduled,
             "log": logs, "decisions": decisions}

@@ -97,8 +97,10 @@ def simulate(market: Market, combos: list[dict], settings, *, record: bool = Fal
     pending = np.zeros(n, dtype=int)
     month_value = np.zeros(n)
     last_value = np.full(n, float(settings.cash))
-    values = np.empty((sessions - first + 1, n))
-    values[0] = settings.cash
+    values = np.empty((n, sessions - first + 1))  # runs x (starting value + measured closes)
+    values[:, 0] = settings.cash
+    has_breaker, breaker = ~np.isnan(p["breaker"]), np.nan_to_num(p["breaker"])
+    has_level, level = ~np.isnan(p["vix_level"]), np.nan_to_num(p["vix_level"])
     invested = np.zeros(n)
     state = np.zeros((n, 3))  # held-state key (see switch_key); all zero = "cash"
     switches = np.zeros(n, dtype=int)
@@ -150,23 +152,19 @@ def simulate(market: Market, combos: list[dict], settings, *, record: bool = Fal
         trade(bar, "close", modes[1][1])
         # _watch_close: the breaker, then (daily timing) VIX, acted on at the next fill
         watch = (bar >= active_from) & (asset >= 0) & (asset < 2)
-        if watch.any():
-            rows = np.flatnonzero(watch)
-            before = _risk(vix_on[rows], breaker_on[rows], p, rows)
-            limit = p["breaker"][rows]
-            tripped = ~breaker_on[rows] & ~np.isnan(limit) & (month_value[rows] > 0)
-            tripped &= value[rows] / np.where(month_value[rows] > 0, month_value[rows], 1.0) - 1.0 < -np.nan_to_num(limit)
-            level = p["vix_level"][rows]
-            vix_now = ~np.isnan(level) & ~math.isnan(market.vix[bar]) & (market.vix[bar] > np.nan_to_num(level))
-            flips = ~tripped & p["daily"][rows] & (vix_now != vix_on[rows])
-            breaker_on[rows[tripped]] = True
-            vix_on[rows[flips]] = ~vix_on[rows[flips]]
-            after = _risk(vix_on[rows], breaker_on[rows], p, rows)
-            changed = ~((before >= 1.0) & (after >= 1.0)) & (before != after)
-            pending[rows[tripped & changed]] = BREAKER
-            pending[rows[flips & changed]] = VIX
+        before = _risk(vix_on, breaker_on, p, slice(None))
+        safe_month = np.where(month_value > 0, month_value, 1.0)
+        tripped = watch & ~breaker_on & has_breaker & (month_value > 0) & (value / safe_month - 1.0 < -breaker)
+        vix_now = has_level & (market.vix[bar] > level) if not math.isnan(market.vix[bar]) else np.zeros(n, dtype=bool)
+        flips = watch & ~tripped & p["daily"] & (vix_now != vix_on)
+        breaker_on |= tripped
+        vix_on ^= flips
+        after = _risk(vix_on, breaker_on, p, slice(None))
+        changed = ~((before >= 1.0) & (after >= 1.0)) & (before != after)
+        pending[tripped & changed] = BREAKER
+        pending[flips & changed] = VIX
         last_value = value
-        values[bar - first + 1] = value
+        values[:, bar - first + 1] = value
         _track_holdings(book, market, bar, value, invested, state, switches)
 
     return {"values": values, "book": book, "invested": invested, "switches": switches, "scheduled": scheduled,
@@ -191,13 +189,16 @@ def switch_key(weights: np.ndarray, threshold: float = 0.02, step: float = 0.05)
 
 
 def _track_holdings(book: Book, market: Market, bar: int, value: np.ndarray, invested, state, switches) -> None:
-    """Exposure (invested sessions) and SwitchCount (held-state changes on sessions with fills) for one close."""
-    safe = np.where(value != 0, value, 1.0)
-    weights = np.where(value[:, None] != 0, book.pos[:, :2] * market.close[bar, :2] / safe[:, None], 0.0)
-    invested += np.abs(weights).sum(axis=1) >= 0.02
+    """Exposure (invested sessions) and SwitchCount (held-state changes on sessions with fills) for one close,
+    from the IWM and SPY weights ``size x close / value`` the analyzers record."""
+    close = market.close[bar]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iwm = book.pos[:, IWM] * close[IWM] / value
+        spy = book.pos[:, SPY] * close[SPY] / value
+    invested += np.abs(iwm) + np.abs(spy) >= 0.02
     rows = np.flatnonzero(book.filled)
     if len(rows):
-        key = switch_key(weights[rows])
+        key = switch_key(np.column_stack([iwm[rows], spy[rows]]))
         moved = (key != state[rows]).any(axis=1)
         switches[rows[moved]] += 1
         state[rows] = key
