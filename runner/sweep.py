@@ -9,6 +9,8 @@ import argparse
 import itertools
 import json
 import math
+import os
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +23,8 @@ from .engine import COMPARISON_COLUMNS, RunItem, RunSettings, merged_params, res
 from .executors import EXECUTORS, Progress, run_tasks
 
 DEFAULT_METRIC = "CAGR [%]"
+ENGINES = ("backtrader", "fast")
+VERIFY_COLUMNS = ("CAGR [%]", "Max drawdown [%]", "Sharpe", "Monthly win rate [%]", "Final value [$]")
 DEFAULT_OUTPUT = "output/sweep"
 
 
@@ -82,6 +86,94 @@ def metrics_task(feeds: FeedSet, item: RunItem) -> dict:
     return run_item(feeds, item).metrics
 
 
+def evaluate(name: str, combos: list[dict], feeds: FeedSet, settings: RunSettings, *, engine: str = "backtrader",
+             executor: str = "local", jobs: int | None = None, scheduler: str | None = None, progress: bool = True,
+             windows: list[tuple[str | None, str | None]] = ((None, None),)) -> list[list[dict]]:
+    """The comparison metrics of each of ``combos`` (full parameter sets) on ``engine``, for each measured window
+    ``(start, end)`` of the feeds ((None, None): all of it): one list per window, in ``combos`` order. The fast
+    engine's chunks run on the same executors as Backtrader runs, all windows in one batch."""
+    if engine == "fast":
+        from . import fast
+
+        parts = 1 if executor == "local" and jobs == 1 else (jobs or os.cpu_count() or 1)
+        tasks = [fast.chunks(name, combos, settings, parts=parts, start=a, end=b) for a, b in windows]
+        flat = [t for per_window in tasks for t in per_window]
+        bar = Progress(len(combos) * len(windows), "combinations", enabled=progress)
+        done = iter(run_tasks(fast.chunk_task, flat, feeds, executor=executor, jobs=jobs, scheduler=scheduler,
+                              progress=_ChunkProgress(bar, [len(t.combos) for t in flat])))
+        return [[m for _ in per_window for m in next(done)] for per_window in tasks]
+    if engine != "backtrader":
+        raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    items = [RunItem(name, combo, settings, a, b) for a, b in windows for combo in combos]
+    bar = Progress(len(items), "combinations" if len(windows) == 1 else "runs", enabled=progress)
+    done = run_tasks(metrics_task, items, feeds, executor=executor, jobs=jobs, scheduler=scheduler, progress=bar)
+    return [done[i * len(combos):(i + 1) * len(combos)] for i in range(len(windows))]
+
+
+class _ChunkProgress:
+    """Adapts a per-combination Progress to tasks that each finish a chunk (in completion order)."""
+
+    def __init__(self, bar: Progress, sizes: list[int]) -> None:
+        self.bar, self.mean = bar, sum(sizes) / max(len(sizes), 1)
+        self.left = len(sizes)
+
+    def update(self, n: int = 1) -> None:
+        self.left -= n
+        self.bar.update(self.bar.total - self.bar.done if self.left <= 0 else round(self.mean * n))
+
+
+def verify(name: str, table: pd.DataFrame, grid: dict[str, list], count: int, metric: str, feeds: FeedSet,
+           settings: RunSettings, *, base_params: dict | None = None, executor: str = "local", jobs: int | None = None,
+           scheduler: str | None = None) -> pd.DataFrame:
+    """The ``count`` best rows of a fast-engine sweep (``run_sweep``'s table of ``grid``) by ``metric`` re-run on
+    Backtrader: for each figure the fast value, the Backtrader value and their difference, side by side."""
+    best = table.reset_index(drop=True).sort_values(metric, ascending=False, na_position="last").head(count)
+    combos = combinations(grid)
+    chosen = [combos[i] for i in best.index]
+    checked, = evaluate(name, [{**(base_params or {}), **combo} for combo in chosen], feeds, settings,
+                        engine="backtrader", executor=executor, jobs=jobs, scheduler=scheduler, progress=False)
+    rows = []
+    for combo, (_, row), bt_metrics in zip(chosen, best.iterrows(), checked):
+        out = dict(combo)
+        for column in VERIFY_COLUMNS:
+            fast_value, bt_value = row[column], bt_metrics[column]
+            out[f"{column} fast"] = fast_value
+            out[f"{column} backtrader"] = bt_value
+            out[f"{column} diff"] = None if fast_value is None or bt_value is None else fast_value - bt_value
+        rows.append(out)
+    return pd.DataFrame(rows)
+
+
+def verify_text(checked: pd.DataFrame, grid_keys: list[str]) -> str:
+    """The verification table as text: one row per combination, each figure as "fast | backtrader | diff"."""
+    lines = []
+    for _, row in checked.iterrows():
+        params = ", ".join(f"{k}={_cell(row[k])}" for k in grid_keys)
+        lines.append(params)
+        for column in VERIFY_COLUMNS:
+            fast_value, bt_value, diff = row[f"{column} fast"], row[f"{column} backtrader"], row[f"{column} diff"]
+            digits = 0 if column.startswith("Final value") else 4
+            gap = "n/a" if diff is None or diff != diff else f"{diff:+.1e}"
+            lines.append(f"    {column:<22} {_num(fast_value, digits):>14} | {_num(bt_value, digits):>14} | {gap:>9}")
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    value = _plain(value)
+    return "off" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _num(value, digits: int) -> str:
+    return "n/a" if value is None or value != value else f"{value:,.{digits}f}"
+
+
+def _plain(value):
+    """A table cell back as a parameter value (None for off, Python numbers for numpy ones)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
 def run_sweep(
     name: str,
     grid: dict[str, list],
@@ -93,17 +185,18 @@ def run_sweep(
     scheduler: str | None = None,
     base_params: dict | None = None,
     progress: bool = True,
+    engine: str = "backtrader",
 ) -> pd.DataFrame:
-    """One row per combination: the parameters, then the comparison metrics."""
+    """One row per combination: the parameters, then the comparison metrics. ``engine`` "fast" runs the
+    combinations in chunks on the fast engine (``runner.fast``), "backtrader" one Backtrader run each."""
     entry = resolve(name)
     if not grid:
         raise ConfigError("sweep: empty grid; give at least one --grid KEY=VALUES")
     combos = combinations(grid)
     for combo in combos[:1]:
         merged_params(entry, {**(base_params or {}), **combo})  # unknown parameter names: clear error now
-    items = [RunItem(entry.name, {**(base_params or {}), **combo}, settings) for combo in combos]
-    bar = Progress(len(items), "combinations", enabled=progress)
-    metrics = run_tasks(metrics_task, items, feeds, executor=executor, jobs=jobs, scheduler=scheduler, progress=bar)
+    metrics, = evaluate(entry.name, [{**(base_params or {}), **combo} for combo in combos], feeds, settings,
+                        engine=engine, executor=executor, jobs=jobs, scheduler=scheduler, progress=progress)
     rows = [{**combo, **m} for combo, m in zip(combos, metrics)]
     return pd.DataFrame(rows, columns=[*grid, *COMPARISON_COLUMNS])
 
@@ -180,6 +273,9 @@ def add_executor_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("execution")
     group.add_argument("--executor", choices=EXECUTORS, help="local process pool or a Dask cluster (default: local)")
     group.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786 (with --executor dask)")
+    group.add_argument("--engine", choices=ENGINES,
+                       help="backtrader: one event-driven run per combination; fast: the built-in strategies' "
+                            "combinations in chunks over numpy arrays, proven equal in tests (default: backtrader)")
 
 
 def add_subcommand(subparsers, parents: dict) -> None:
@@ -193,6 +289,8 @@ def add_subcommand(subparsers, parents: dict) -> None:
     parser.add_argument("--x", help="heatmap x parameter (default: the first grid key)")
     parser.add_argument("--y", help="heatmap y parameter (default: the second grid key)")
     parser.add_argument("--output", help=f"output folder (default: {DEFAULT_OUTPUT})")
+    parser.add_argument("--verify", type=int, metavar="K",
+                        help="with --engine fast: re-run the K best combinations on Backtrader and print both (default: 0)")
     add_executor_options(parser)
     parser.set_defaults(func=cmd_sweep)
 
@@ -200,16 +298,25 @@ def add_subcommand(subparsers, parents: dict) -> None:
 def sweep_options(args, config: dict) -> dict:
     """Sweep options from [sweep] in the config, overridden by the command line."""
     section = dict(config.get("sweep", {}))
-    known = {"strategy", "grid", "metric", "x", "y", "output", "executor", "scheduler"}
+    known = {"strategy", "grid", "metric", "x", "y", "output", "executor", "scheduler", "engine", "verify"}
     unknown = sorted(set(section) - known)
     if unknown:
         raise ConfigError(f"[sweep]: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     grid = grid_from_config(section.get("grid", {}))
     grid.update(parse_grid(getattr(args, "grid", [])))
     options = {k: section.get(k) for k in known - {"grid"}}
-    for key in ("strategy", "metric", "x", "y", "output", "executor", "scheduler"):
+    for key in ("strategy", "metric", "x", "y", "output", "executor", "scheduler", "engine", "verify"):
         if getattr(args, key, None) is not None:
             options[key] = getattr(args, key)
+    options["engine"] = options["engine"] or "backtrader"
+    if options["engine"] not in ENGINES:
+        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, not {options['engine']!r}")
+    verify_count = options["verify"] or 0
+    if isinstance(verify_count, bool) or not isinstance(verify_count, int) or verify_count < 0:
+        raise ConfigError(f"--verify must be a whole number >= 0, not {verify_count!r}")
+    if verify_count and options["engine"] != "fast":
+        raise ConfigError("--verify K re-runs a fast-engine sweep's best combinations on Backtrader: add --engine fast")
+    options["verify"] = verify_count
     options["grid"] = grid
     options["strategy"] = options["strategy"] or "rotation"
     options["metric"] = options["metric"] or DEFAULT_METRIC
@@ -230,14 +337,27 @@ def cmd_sweep(args) -> int:
     x, y = options["x"] or keys[0] if keys else None, options["y"] or (keys[1] if len(keys) > 1 else None)
     base = config["params"].get(options["strategy"], {})
     feeds = load_feeds(settings, config, [(options["strategy"], {**base, **combo}) for combo in combinations(grid)])
+    engine, jobs = options["engine"], config["run"].get("jobs")
+    started = time.perf_counter()
     table = run_sweep(options["strategy"], grid, feeds, settings, executor=options["executor"],
-                      jobs=config["run"].get("jobs"), scheduler=options["scheduler"], base_params=base)
+                      jobs=jobs, scheduler=options["scheduler"], base_params=base, engine=engine)
+    elapsed = time.perf_counter() - started
     output = Path(options["output"] or DEFAULT_OUTPUT)
-    meta = {"strategy": options["strategy"], "settings": settings.__dict__, "grid": grid, "data sources": feeds.sources}
+    meta = {"strategy": options["strategy"], "engine": engine, "settings": settings.__dict__, "grid": grid,
+            "data sources": feeds.sources}
+    checked = None
+    if options["verify"]:
+        checked = verify(options["strategy"], table, grid, options["verify"], options["metric"], feeds, settings,
+                         base_params=base, executor=options["executor"], jobs=jobs, scheduler=options["scheduler"])
+        meta["verified on backtrader"] = json.loads(checked.to_json(orient="records"))
     written = write_table(table, output, "sweep", meta, param_columns=keys)
     best = table.sort_values(options["metric"], ascending=False).head(10)
-    print(f"\nSweep of {options['strategy']}: {len(table)} combinations, top 10 by {options['metric']}:")
+    print(f"\nSweep of {options['strategy']} on the {engine} engine: {len(table)} combinations in {elapsed:.1f} s, "
+          f"top 10 by {options['metric']}:")
     print(format_table(best, param_columns=keys, index=False))
+    if checked is not None:
+        print(f"\nThe {len(checked)} best re-run on the Backtrader engine (fast | backtrader | difference):")
+        print(verify_text(checked, keys))
     if x and y:
         written.append(heatmap(table, x, y, options["metric"], output / "heatmap.png"))
     from .html_report import sweep_report, write_report

@@ -20,7 +20,7 @@ from .config import ConfigError
 from .engine import RunItem, RunSettings, merged_params, resolve, run_item
 from .executors import Progress, run_tasks
 from .report import format_param
-from .sweep import DEFAULT_METRIC, add_executor_options, combinations, escape_help, metrics_task, sweep_options, write_table
+from .sweep import DEFAULT_METRIC, add_executor_options, combinations, escape_help, evaluate, sweep_options, write_table
 
 DEFAULT_OUTPUT = "output/walkforward"
 
@@ -88,23 +88,24 @@ def run_walkforward(
     scheduler: str | None = None,
     base_params: dict | None = None,
     progress: bool = True,
+    engine: str = "backtrader",
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Per-window table (periods, chosen params, in-sample and out-of-sample metric) and the stitched OOS equity.
 
-    ``base_params`` are fixed parameters (from --param and the config) applied to every run, the grid on top."""
+    ``base_params`` are fixed parameters (from --param and the config) applied to every run, the grid on top.
+    ``engine`` searches the in-sample windows ("fast": the fast engine); every out-of-sample run is Backtrader's."""
     entry = resolve(name)
     base = dict(base_params or {})
     windows = make_windows(settings.start, settings.end, in_sample_years, out_of_sample_years, anchored)
     combos = combinations(grid) if grid else [{}]
     merged_params(entry, {**base, **combos[0]})  # unknown parameter names: clear error now
-    items = [
-        RunItem(entry.name, {**base, **combo}, settings, str(w.is_start.date()), str(w.is_end.date())) for w in windows for combo in combos
-    ]
-    bar = Progress(len(items) + len(windows), "runs", enabled=progress)
-    in_sample = run_tasks(metrics_task, items, feeds, executor=executor, jobs=jobs, scheduler=scheduler, progress=bar)
+    periods = [(str(w.is_start.date()), str(w.is_end.date())) for w in windows]
+    in_sample = evaluate(entry.name, [{**base, **combo} for combo in combos], feeds, settings, engine=engine,
+                         executor=executor, jobs=jobs, scheduler=scheduler, progress=progress, windows=periods)
+    bar = Progress(len(windows), "out-of-sample runs (backtrader)", enabled=progress)
     chosen = []
     for i, _ in enumerate(windows):
-        scores = [m[metric] for m in in_sample[i * len(combos):(i + 1) * len(combos)]]
+        scores = [m[metric] for m in in_sample[i]]
         valid = [(s, j) for j, s in enumerate(scores) if s is not None and not math.isnan(s)]
         if not valid:
             raise ConfigError(f"walk-forward window {i + 1}: no combination has a value for {metric}")
@@ -225,7 +226,7 @@ def cmd_walkforward(args) -> int:
     settings, config = resolve_run(args)
     section = dict(config.get("walkforward", {}))
     known = {"in_sample", "out_of_sample", "anchored"}
-    unknown = sorted(set(section) - known - {"strategy", "grid", "metric", "output", "executor", "scheduler"})
+    unknown = sorted(set(section) - known - {"strategy", "grid", "metric", "output", "executor", "scheduler", "engine"})
     if unknown:
         raise ConfigError(f"[walkforward]: unknown key(s) {', '.join(unknown)}")
     options = sweep_options(args, {"sweep": {k: v for k, v in section.items() if k not in known}})
@@ -236,15 +237,17 @@ def cmd_walkforward(args) -> int:
     table, stitched = run_walkforward(
         options["strategy"], options["grid"], feeds, settings, in_sample_years=in_sample, out_of_sample_years=out_sample,
         anchored=anchored, metric=options["metric"], executor=options["executor"], jobs=config["run"].get("jobs"),
-        scheduler=options["scheduler"], base_params=config["params"].get(options["strategy"], {}),
+        scheduler=options["scheduler"], base_params=config["params"].get(options["strategy"], {}), engine=options["engine"],
     )
     facts = summary(table, stitched, options["metric"])
-    print(f"\nWalk-forward of {options['strategy']} ({'anchored' if anchored else 'rolling'}, {in_sample}y in / {out_sample}y out):")
+    print(f"\nWalk-forward of {options['strategy']} ({'anchored' if anchored else 'rolling'}, {in_sample}y in / {out_sample}y out; "
+          f"in-sample search on the {options['engine']} engine, out-of-sample runs on backtrader):")
     print(format_table(table, param_columns=list(options["grid"]), index=False))
     for key, value in facts.items():
         print(f"  {key}: {value:,.2f}")
     output = Path(options["output"] or DEFAULT_OUTPUT)
-    written = write_table(table, output, "walkforward", {"strategy": options["strategy"], "settings": settings.__dict__,
+    written = write_table(table, output, "walkforward", {"strategy": options["strategy"], "in-sample engine": options["engine"],
+                                                           "out-of-sample engine": "backtrader", "settings": settings.__dict__,
                                                            "grid": options["grid"], "summary": facts},
                           param_columns=list(options["grid"]))
     benchmark = buy_and_hold(feeds, settings.benchmark, stitched.index, settings.cash)

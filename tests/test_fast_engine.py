@@ -143,3 +143,63 @@ def test_fast_engine_rejects_what_the_strategy_rejects(feedset):
         full_params("rotation", [{"lookbak": 63}])
     with pytest.raises(RunError, match="fast engine does not implement strategy 'buy-hold-spy'"):
         check_supported("buy-hold-spy")
+
+
+# -- the fast engine in sweeps, walk-forward and the command line ----------------------------------------------
+SHORT = RunSettings(start="2018-01-01", end="2019-12-31")
+GRID = {"lookback": [21, 63, 126], "breaker_drawdown": [None, 0.03], "vix_level": [18.0, None]}
+
+
+def test_fast_sweep_same_table_serial_pool_and_dask_and_close_to_backtrader(feedset):
+    from runner.sweep import run_sweep
+
+    distributed = pytest.importorskip("distributed")
+    feeds = feedset.window(SHORT.start, SHORT.end)
+    serial = run_sweep("rotation", GRID, feeds, SHORT, jobs=1, progress=False, engine="fast")
+    pooled = run_sweep("rotation", GRID, feeds, SHORT, jobs=2, progress=False, engine="fast")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        on_dask = run_sweep("rotation", GRID, feeds, SHORT, executor="dask", scheduler=cluster.scheduler_address,
+                            progress=False, engine="fast")
+    pd.testing.assert_frame_equal(serial, pooled)
+    pd.testing.assert_frame_equal(serial, on_dask)
+    slow = run_sweep("rotation", GRID, feeds, SHORT, jobs=2, progress=False)
+    assert list(slow.columns) == list(serial.columns) and len(serial) == 12
+    numbers = [c for c in slow.columns if c not in GRID]
+    assert np.allclose(serial[numbers].to_numpy(float), slow[numbers].to_numpy(float), rtol=1e-7, atol=1e-7)
+
+
+def test_fast_walkforward_chooses_what_backtrader_chooses(feedset):
+    from runner.walkforward import run_walkforward
+
+    settings = RunSettings(start="2016-01-01", end="2019-12-31")
+    feeds = feedset.window(settings.start, settings.end)
+    grid = {"lookback": [21, 63, 126], "vix_level": [20.0, None]}
+    fast, fast_curve = run_walkforward("rotation", grid, feeds, settings, in_sample_years=2, jobs=2, progress=False, engine="fast")
+    slow, slow_curve = run_walkforward("rotation", grid, feeds, settings, in_sample_years=2, jobs=2, progress=False)
+    assert len(fast) == 2
+    assert list(fast["chosen params"]) == list(slow["chosen params"])
+    assert np.allclose(fast["in-sample CAGR [%]"], slow["in-sample CAGR [%]"], atol=1e-7)
+    assert fast["out-of-sample CAGR [%]"].tolist() == slow["out-of-sample CAGR [%]"].tolist()  # both from Backtrader
+    pd.testing.assert_series_equal(fast_curve, slow_curve)
+
+
+def test_cli_sweep_fast_engine_with_verify(tmp_path, capsys):
+    import json
+
+    from runner.cli import main
+
+    out = tmp_path / "sweep"
+    code = main(["sweep", "--engine", "fast", "--verify", "2", "--start", "2019-01-01", "--end", "2020-12-31",
+                 "--grid", "lookback=21,63", "--grid", "breaker_drawdown=off,0.05", "--output", str(out), "--jobs", "1"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "on the fast engine: 4 combinations" in printed
+    assert "The 2 best re-run on the Backtrader engine" in printed
+    document = json.loads((out / "sweep.json").read_text())
+    assert document["engine"] == "fast"
+    checked = document["verified on backtrader"]
+    assert len(checked) == 2
+    for row in checked:
+        assert abs(row["CAGR [%] diff"]) <= 0.01 and abs(row["Sharpe diff"]) <= 0.01
+    assert main(["sweep", "--verify", "2", "--grid", "lookback=21,63"]) == 2
+    assert "add --engine fast" in capsys.readouterr().err

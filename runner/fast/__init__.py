@@ -20,7 +20,7 @@ from feeds import FeedSet
 from strategies.ratio import RatioMeanReversion, RollingRatioMeanReversion
 from strategies.rotation import RelativeStrengthRotation
 
-from ..engine import RunError, RunSettings, merged_params, resolve
+from ..engine import COMPARISON_COLUMNS, RunError, RunSettings, merged_params, resolve
 from . import ratio, rotation
 from .book import TRADED, Book, Market
 
@@ -114,7 +114,7 @@ def figures(equity: pd.DataFrame, book: Book, invested: np.ndarray, switches: np
         "Turnover [x/yr]": book.traded / 2.0 / mean_value / years if years else np.full(len(cagr), np.nan),
         "Final value [$]": equity.iloc[-1].to_numpy(),
     }
-    keys = list(table)
+    keys = list(COMPARISON_COLUMNS)
     columns = [np.asarray(table[k]) for k in keys]
     return [{k: (int(col[i]) if k == "Rebalances" else float(col[i])) for k, col in zip(keys, columns)} for i in range(len(cagr))]
 
@@ -128,12 +128,41 @@ def fills_frames(book: Book, market: Market, n: int) -> list[pd.DataFrame]:
     return [pd.DataFrame(r, columns=["date", "symbol", "side", "size", "price", "commission"]) for r in rows]
 
 
-def run_fast(name: str, combos: list[dict], feeds: FeedSet, settings: RunSettings, *, chunk: int = CHUNK) -> list[dict]:
-    """The comparison metrics of every combination of strategy ``name``, in chunks of ``chunk`` combinations."""
+@dataclass(frozen=True)
+class FastChunk:
+    """One executor task: a chunk of full combinations of one strategy, run in one array pass."""
+
+    name: str
+    combos: tuple
+    settings: RunSettings
+    start: str | None = None
+    end: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"fast engine, {self.name}, {len(self.combos)} combinations from {self.combos[0]}"
+
+
+def chunk_task(feeds: FeedSet, item: FastChunk) -> list[dict]:
+    """Executor task: the comparison metrics of a chunk (on its window of the feeds when it has one)."""
+    window = feeds.window(item.start, item.end) if item.start else feeds
+    return simulate(item.name, list(item.combos), window, item.settings).metrics
+
+
+def chunks(name: str, combos: list[dict], settings: RunSettings, *, size: int = CHUNK, parts: int = 1,
+           start: str | None = None, end: str | None = None) -> list[FastChunk]:
+    """``combos`` validated and cut into tasks of at most ``size`` combinations, at least ``parts`` of them when
+    there are enough combinations (so every worker gets one)."""
     check_supported(name)
     full = full_params(name, combos)
+    step = max(1, min(size, -(-len(full) // max(parts, 1))))
+    return [FastChunk(name, tuple(full[lo:lo + step]), settings, start, end) for lo in range(0, len(full), step)]
+
+
+def run_fast(name: str, combos: list[dict], feeds: FeedSet, settings: RunSettings, *, chunk: int = CHUNK) -> list[dict]:
+    """The comparison metrics of every combination of strategy ``name``, in this process, ``chunk`` at a time."""
     market = Market.from_feeds(feeds)
     out: list[dict] = []
-    for lo in range(0, len(full), chunk):
-        out.extend(simulate(name, full[lo:lo + chunk], market, settings).metrics)
+    for item in chunks(name, combos, settings, size=chunk):
+        out.extend(simulate(name, list(item.combos), market, settings).metrics)
     return out

@@ -62,6 +62,18 @@ class Market:
         return len(self.dates)
 
 
+def require_history(market: Market, active_from: np.ndarray, combos: list[dict], strategy: str) -> None:
+    """ValueError, as the Backtrader engine's measured ``prenext``, when a run's first decision would fall after
+    the first measured session for want of warm-up bars."""
+    late = np.flatnonzero(active_from > market.first)
+    if len(late):
+        r = int(late[0])
+        raise ValueError(
+            f"{strategy} {combos[r]}: on the measured session {market.dates[market.first].date()} its indicators still "
+            f"lack history (they need {int(active_from[r]) + 1} bars, the feeds have {market.first + 1} so far), so a "
+            "decision would be skipped; load more warm-up or declare it in history_needed()")
+
+
 class Book:
     """Cash and positions of ``n`` runs, with their costs; records fills and the figures the analyzers need.
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from strategies.signals import ratio as sig
 
-from .book import IWM, SLEEVE, SPY, Book, Market
+from .book import IWM, SLEEVE, SPY, Book, Market, require_history
 from .rotation import _track_holdings
 
 EVENTS = ("", "entry", "target", "exit", "stop")
@@ -62,6 +62,7 @@ def simulate(market: Market, combos: list[dict], settings, kind: str, *, record:
     n, first, sessions = len(combos), market.first, market.sessions
     # the strategy's minimum period: the z-score indicator needs `lookback` bars; the fixed ratio one bar
     active_from = np.array([int(c["lookback"]) - 1 if kind == "zscore" else 0 for c in combos])
+    require_history(market, active_from, combos, "ratio " + kind)
     start = np.maximum(active_from, first)
     series: dict[tuple, np.ndarray] = {}
     rules: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}

@@ -14,7 +14,7 @@ import numpy as np
 
 from strategies.signals import rotation as sig
 
-from .book import IWM, SLEEVE, SPY, Book, Market
+from .book import IWM, SLEEVE, SPY, Book, Market, require_history
 
 ASSETS = ("IWM", "SPY", sig.CASH)  # asset codes 0, 1, 2; -1 = nothing chosen yet
 NONE, BREAKER, VIX = 0, 1, 2
@@ -83,6 +83,7 @@ def simulate(market: Market, combos: list[dict], settings, *, record: bool = Fal
                 per_share=settings.commission_per_share, slippage=settings.slippage, record=record)
     first, sessions = market.first, market.sessions
     active_from = p["lookback"]  # the strategy's minimum period is lookback + 1 bars: next() from bar `lookback`
+    require_history(market, active_from, combos, "rotation")
     decision_bars = np.array([b for b in range(max(first, 1), sessions) if b == first or market.month_start[b]])
     lookbacks, look_index = np.unique(p["lookback"], return_inverse=True)
     levels, level_index = np.unique(p["vix_level"], return_inverse=True)  # NaN (off) sorts last, once
