@@ -91,7 +91,7 @@ class TotalReturnData(bt.feeds.PandasData):
         self._idx = size - 1
         self._last()
         self.home()
-        self._plain_bars = True
+        self._plain_bars = all(line.mode == line.UnBounded for line in self._line_buffers)
         for alias in self.getlinealiases():
             setattr(self, "tick_" + alias, None)
         self.tick_last = None
@@ -106,8 +106,9 @@ class TotalReturnData(bt.feeds.PandasData):
     def advance(self, size: int = 1, datamaster=None, ticks: bool = True) -> None:
         if not self._plain_bars or datamaster is not None:
             return super().advance(size, datamaster=datamaster, ticks=ticks)
-        for line in self._line_buffers:
-            line.advance(size)
+        for line in self._line_buffers:  # LineBuffer.advance of an unbounded buffer, without the idx property calls
+            line._idx += size
+            line.lencount += size
 
     def advance_peek(self) -> float:
         """The next bar's datetime, or +inf after the last bar (as Backtrader's, without the proxy calls)."""
