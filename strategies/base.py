@@ -8,6 +8,7 @@ import backtrader as bt
 import numpy as np
 
 from feeds import is_cash, trade_from
+from feeds.calendar import bar_date
 
 
 MAX_GROSS = 3.0  # sanity bound on sum(|weights|): a long/short pair plus its cash collateral is 2
@@ -55,6 +56,7 @@ class PortfolioStrategy(bt.Strategy):
         self.validate_params()
         self._trade_from = trade_from(self.datas)
         self._trade_from_num = bt.date2num(self._trade_from.to_pydatetime()) if self._trade_from is not None else float("-inf")
+        self._clock = self.datas[0].lines.datetime  # the first feed's datetime line, read directly (speed)
         self.rejected_orders: list[bt.Order] = []
         self.rebalance_log: list[tuple] = []
         self.decisions: list[dict] = []
@@ -74,11 +76,11 @@ class PortfolioStrategy(bt.Strategy):
 
     def bar_count(self) -> int:
         """Bars seen so far including the current one (correct in both ``next`` and ``next_open``)."""
-        return len(self.datas[0])
+        return len(self._clock)
 
     def warming_up(self) -> bool:
         """True on bars before the first measured session (feed param ``trade_from``): read, don't trade."""
-        return self.datas[0].datetime[0] < self._trade_from_num
+        return self._clock[0] < self._trade_from_num
 
     def first_measured_session(self) -> bool:
         """True on the first bar that is not warm-up."""
@@ -86,12 +88,13 @@ class PortfolioStrategy(bt.Strategy):
             return False
         if self.bar_count() == 1:
             return True
-        return self._trade_from is not None and self.datas[0].datetime.datetime(-1) < self._trade_from
+        return self._clock[-1] < self._trade_from_num  # the previous bar was warm-up
 
     def first_session_of_month(self) -> bool:
         """True on the first bar of a calendar month (the first bar of the data counts)."""
-        clock = self.datas[0].datetime
-        return self.bar_count() == 1 or clock.date(0).month != clock.date(-1).month
+        clock = self._clock
+        tz = getattr(clock, "_tz", None)
+        return len(clock) == 1 or bar_date(clock[0], tz).month != bar_date(clock[-1], tz).month
 
     def is_rebalance_day(self) -> bool:
         """A measured bar that is the first measured session or the first session of a month."""

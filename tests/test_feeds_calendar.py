@@ -175,3 +175,27 @@ def test_prepare_feeds_rejects_bad_arguments(kwargs, pattern):
 def test_build_cerebro_rejects_bad_costs(feedset, name, value):
     with pytest.raises(ValueError, match=rf"{name} must be"):
         build_cerebro(feeds=feedset, **{name: value})
+
+
+def test_bar_date_equals_backtrader_num2date_including_times_next_to_midnight():
+    """The fast date of a Backtrader datetime number is num2date's date, also where num2date rounds up to the
+    next day (within microseconds of midnight) and with a time zone."""
+    import backtrader as bt
+    import pytz
+
+    from feeds.calendar import bar_date, bar_dates
+
+    days = [bt.date2num(d.to_pydatetime()) for d in pd.date_range("1999-12-25", "2001-01-05", freq="D")]
+    nums = [d + t for d in days for t in (0.0, 0.25, 0.9999, 0.99999999, 0.999999999999)]
+    # near year 1 a float resolves microseconds, so num2date's rounding up to the next day really happens there
+    early = [d + 0.99999999999 for d in range(10, 20)]
+    assert all(bt.num2date(n).date() != bt.num2date(float(int(n))).date() for n in early)
+    for n in nums + early:
+        assert bar_date(n) == bt.num2date(n).date(), n
+    new_york = pytz.timezone("America/New_York")
+    for n in nums[::7]:
+        assert bar_date(n, new_york) == bt.num2date(n, tz=new_york).date(), n
+    for sample in (days, nums):
+        expected = pd.DatetimeIndex([pd.Timestamp(bt.num2date(n).date()) for n in sample])
+        got = bar_dates(sample)
+        assert got.equals(expected) and got.dtype == expected.dtype
