@@ -5,53 +5,112 @@ import backtrader as bt
 import pandas as pd
 
 from feeds import is_cash, trade_from
+from feeds.calendar import bar_date, bar_dates
 
 CASH = "cash"
 
 
 class _Recorder:
-    """The measured curve of one strategy, recorded once per bar however many analyzers read it."""
+    """The measured curve of one strategy, recorded once per bar however many analyzers read it.
+
+    Speed: per bar it keeps numbers only (the bar's datetime number, value, cash, and each held position's size
+    and close); dates, weight rows, the equity curve and the weights frame are built from them when read, and
+    built once. The values are the same arithmetic as computing them bar by bar.
+    """
 
     def __init__(self, strategy) -> None:
         self.strategy = strategy
+        self._clock = strategy.datas[0].lines.datetime
+        self._datas = list(strategy.datas)
+        self._names = [d._name for d in self._datas]
+        self._closes = [d.lines.close for d in self._datas]
+        # Backtrader's own broker keeps positions in a dict: read it directly (what its getposition returns)
+        self._direct_positions = type(strategy.broker).getposition is bt.brokers.BackBroker.getposition
         start = trade_from(strategy.datas)
         self.from_num = bt.date2num(start.to_pydatetime()) if start is not None else float("-inf")
-        self.dates: list[pd.Timestamp] = []
         self.values: list[float] = []
-        self.weight_rows: list[dict] = []
+        self._nums: list[float] = []
+        self._cash: list[float] = []
+        self._held: list[list[tuple[int, float, float]]] = []
+        self._dates: list[pd.Timestamp] = []
+        self._rows: list[dict] = []
+        self._frames: dict[str, tuple[int, object]] = {}
         self.start_value: float = strategy.broker.startingcash
         self.start_date: pd.Timestamp | None = None
         self._last_unmeasured: tuple[float, float] | None = None
         self._bar = -1
 
     def measuring(self) -> bool:
-        return self.strategy.datas[0].datetime[0] >= self.from_num
+        return self._clock[0] >= self.from_num
 
     def record(self) -> None:
         """Record this bar (once, whichever analyzer asks first)."""
-        bar = len(self.strategy.datas[0])
+        clock = self._clock
+        bar = len(clock)
         if bar == self._bar:
             return
         self._bar = bar
-        clock = self.strategy.datas[0].datetime
-        value = self.strategy.broker.getvalue()
-        if not self.measuring():
-            self._last_unmeasured = (clock[0], value)
+        now = clock[0]
+        broker = self.strategy.broker
+        value = broker.getvalue()
+        if now < self.from_num:
+            self._last_unmeasured = (now, value)
             return
-        date = pd.Timestamp(clock.date(0))
-        if not self.dates:
+        if not self.values:
             if self._last_unmeasured is not None:
-                self.start_date = pd.Timestamp(bt.num2date(self._last_unmeasured[0]).date())
+                self.start_date = pd.Timestamp(bar_date(self._last_unmeasured[0]))
                 self.start_value = self._last_unmeasured[1]
             else:  # no warm-up: the starting cash, the day before the first session
-                self.start_date = date - pd.Timedelta(days=1)
-        self.dates.append(date)
+                self.start_date = pd.Timestamp(bar_date(now, self._tz())) - pd.Timedelta(days=1)
+        self._nums.append(now)
         self.values.append(value)
-        row = {CASH: self.strategy.broker.getcash() / value if value else 0.0}
-        for data in self.strategy.datas:
-            size = self.strategy.getposition(data).size
-            row[data._name] = size * data.close[0] / value if value and size else 0.0
-        self.weight_rows.append(row)
+        self._cash.append(broker.getcash())
+        held = []
+        if self._direct_positions:
+            positions = broker.positions
+            for i, data in enumerate(self._datas):
+                size = positions[data].size
+                if size:
+                    held.append((i, size, self._closes[i][0]))
+        else:
+            for i, data in enumerate(self._datas):
+                size = self.strategy.getposition(data).size
+                if size:
+                    held.append((i, size, self._closes[i][0]))
+        self._held.append(held)
+
+    def _tz(self):
+        return getattr(self._clock, "_tz", None)
+
+    @property
+    def dates(self) -> list[pd.Timestamp]:
+        """The date of each measured bar."""
+        missing = self._nums[len(self._dates):]
+        if len(missing) > 64:  # in bulk (end of run) or one by one (read during the run)
+            self._dates.extend(bar_dates(missing, self._tz()))
+        else:
+            self._dates.extend(pd.Timestamp(bar_date(num, self._tz())) for num in missing)
+        return self._dates
+
+    @property
+    def weight_rows(self) -> list[dict]:
+        """Per measured bar: {"cash": broker cash / value, <feed name>: position value / value} (0.0 when not held)."""
+        for i in range(len(self._rows), len(self.values)):
+            value = self.values[i]
+            row = {CASH: self._cash[i] / value if value else 0.0}
+            positions = {j: size * close for j, size, close in self._held[i]}
+            for j, name in enumerate(self._names):
+                row[name] = positions[j] / value if value and j in positions else 0.0
+            self._rows.append(row)
+        return self._rows
+
+    def built(self, key: str, build):
+        """``build()``'s result, made once per recording length and copied for each reader."""
+        size, frame = self._frames.get(key, (-1, None))
+        if size != len(self.values):
+            frame = build()
+            self._frames[key] = (len(self.values), frame)
+        return frame.copy()
 
 
 class MeasuredAnalyzer(bt.Analyzer):
@@ -68,6 +127,7 @@ class MeasuredAnalyzer(bt.Analyzer):
 
     def start(self) -> None:
         recorder = getattr(self.strategy, "_measured_recorder", None)
+        self._records = recorder is None  # the first analyzer to start records for all (it runs first each bar)
         if recorder is None:
             recorder = self.strategy._measured_recorder = _Recorder(self.strategy)
         self._recorder = recorder
@@ -83,17 +143,19 @@ class MeasuredAnalyzer(bt.Analyzer):
         return self._recorder.measuring()
 
     def next(self) -> None:
-        self._recorder.record()
+        if self._records:
+            self._recorder.record()
 
     def equity(self) -> pd.Series:
         """Portfolio value by date: the starting value on ``start_date``, then each measured close."""
-        if not self.dates:
+        if not self.values:
             return pd.Series(dtype=float, name="value")
-        return pd.Series([self.start_value, *self.values], index=pd.DatetimeIndex([self.start_date, *self.dates]), name="value")
+        return self._recorder.built("equity", lambda: pd.Series(
+            [self.start_value, *self.values], index=pd.DatetimeIndex([self.start_date, *self.dates]), name="value"))
 
     def weights(self) -> pd.DataFrame:
         """Weight of each feed and of broker cash by measured date (fractions of portfolio value)."""
-        return pd.DataFrame(self.weight_rows, index=pd.DatetimeIndex(self.dates))
+        return self._recorder.built("weights", lambda: pd.DataFrame(self.weight_rows, index=pd.DatetimeIndex(self.dates)))
 
     def cash_names(self) -> set[str]:
         """Feeds that are cash (the cash sleeve), plus broker cash."""

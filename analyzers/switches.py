@@ -49,10 +49,11 @@ class SwitchCount(MeasuredAnalyzer):
     def start(self) -> None:
         super().start()
         self._filled_today = False
-        self._fill_dates: set[pd.Timestamp] = set()
+        self._fill_bars: set[int] = set()  # measured bar numbers; dates are looked up once, at the end (speed)
         self._state = CASH
         self._held: list[str] = []
         self._switches: list[dict] = []
+        self._cash_names = self.cash_names()
 
     def notify_order(self, order) -> None:
         if order.status == order.Completed or (order.status == order.Partial):
@@ -64,15 +65,18 @@ class SwitchCount(MeasuredAnalyzer):
             self._filled_today = False
             return
         if self._filled_today:
-            self._fill_dates.add(self.dates[-1])
-            label = holding_label(self.weight_rows[-1], self.cash_names(), self.p.threshold)
+            bar = len(self.values) - 1
+            self._fill_bars.add(bar)
+            label = holding_label(self.weight_rows[-1], self._cash_names, self.p.threshold)
             if label != self._state:
-                self._switches.append({"date": self.dates[-1], "from": self._state, "to": label})
+                self._switches.append({"date": bar, "from": self._state, "to": label})
                 self._state = label
         self._filled_today = False
         self._held.append(self._state)
 
     def stop(self) -> None:
+        dates = self.dates
+        switches = [dict(switch, date=dates[switch["date"]]) for switch in self._switches]
         equity = self.equity()
         years = stats.years_between(equity.index[0], equity.index[-1]) if len(equity) > 1 else 0.0
         log = getattr(self.strategy, "rebalance_log", None)
@@ -81,13 +85,13 @@ class SwitchCount(MeasuredAnalyzer):
             scheduled = sum(1 for entry in measured if entry[1] == "scheduled")
             unscheduled = len(measured) - scheduled
         else:
-            scheduled, unscheduled = len(self._fill_dates), 0
-        per_year = Counter(s["date"].year for s in self._switches)
+            scheduled, unscheduled = len(self._fill_bars), 0
+        per_year = Counter(s["date"].year for s in switches)
         self.rets.update(
             {
-                "switches": self._switches,
-                "Switches": len(self._switches),
-                "Switches per year": len(self._switches) / years if years else None,
+                "switches": switches,
+                "Switches": len(switches),
+                "Switches per year": len(switches) / years if years else None,
                 "per_year": {int(y): per_year.get(y, 0) for y in sorted({d.year for d in self.dates})},
                 "Rebalances": scheduled,
                 "Rebalances per year": scheduled / years if years else None,

@@ -31,6 +31,7 @@ class MonthlyWinRate(MeasuredAnalyzer):
     def start(self) -> None:
         super().start()
         self._bench = self._find(self.p.benchmark)
+        self._bench_close = self._bench.lines.close if self._bench is not None else None
         self._bench_closes: list[float] = []
         self._bench_start: float | None = None
 
@@ -45,13 +46,14 @@ class MonthlyWinRate(MeasuredAnalyzer):
 
     def next(self) -> None:
         if self._bench is not None:
+            close = float(self._bench_close[0])
             if self.measuring():
                 if self._bench_start is None:
-                    self._bench_start = self._bench_closes[-1] if self._bench_closes else float(self._bench.close[0])
+                    self._bench_start = self._bench_closes[-1] if self._bench_closes else close
                     self._bench_closes = []
-                self._bench_closes.append(float(self._bench.close[0]))
+                self._bench_closes.append(close)
             else:
-                self._bench_closes = [float(self._bench.close[0])]
+                self._bench_closes = [close]
         super().next()
 
     def stop(self) -> None:
