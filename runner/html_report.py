@@ -22,8 +22,8 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; ma
        padding: 0 16px; color: #1b1b1b; }
 h1 { font-size: 1.5em; margin-bottom: 0.2em; } h2 { font-size: 1.2em; margin-top: 1.8em; border-bottom: 1px solid #ddd; }
 p.meta { color: #555; margin-top: 0; }
-table { border-collapse: collapse; font-size: 0.85em; margin: 0.6em 0; }
-th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; white-space: nowrap; }
+table { border-collapse: collapse; font-size: 0.8em; margin: 0.6em 0; }
+th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: right; white-space: nowrap; }
 th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
 tr.highlight td { font-weight: 600; background: #fff8e6; }
 details { margin: 0.4em 0; } summary { cursor: pointer; font-weight: 600; }
@@ -68,12 +68,15 @@ def _cell(column, value) -> str:
 
 
 def chart(fig, div_id: str, height: int = 420) -> str:
-    """A plotly figure as a ``div.chart`` (no script tag for plotly.js itself: the page inlines it once)."""
+    """A plotly figure as a ``div.chart`` (no script tag for plotly.js itself: the page inlines it once).
+    ``data-traces``: the traces drawn when the page opens (those hidden until their legend entry is clicked not
+    counted)."""
     fig.update_layout(height=height, margin=dict(l=70, r=20, t=50, b=40), template="plotly_white",
                       hovermode=fig.layout.hovermode or "x unified", legend=dict(x=1.01, y=1, xanchor="left", yanchor="top"))
     inner = fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
                         config={"displaylogo": False, "responsive": True})
-    return f'<div class="chart" data-chart="{div_id}" data-traces="{len(fig.data)}">{inner}</div>'
+    shown = sum(1 for trace in fig.data if trace.visible in (None, True))  # "legendonly" traces are not drawn
+    return f'<div class="chart" data-chart="{div_id}" data-traces="{shown}">{inner}</div>'
 
 
 def page(title: str, meta: str, sections: Sequence[str]) -> str:
@@ -108,15 +111,17 @@ def compare_report(results, settings, feeds, claims: pd.DataFrame | None = None,
     data sources and notes."""
     import plotly.graph_objects as go
 
-    from .plots import NEWSLETTER_LEVELS, allocation_frame, signal_events, spy_iwm_ratio, standout_runs
-    from .report import comparison_table
+    import matplotlib.colors
+
+    from .plots import NEWSLETTER_LEVELS, allocation_frame, event_styles, signal_events, spy_iwm_ratio, standout_runs
+    from .report import claims_display, comparison_table
 
     standout = standout_runs(results, allocation_of)
     table = comparison_table(results)
     sections = [_section("Comparison", html_table(table, highlight=sorted(standout)),
                          '<p class="note">Highlighted: the main strategy and the benchmarks.</p>')]
     if claims is not None:
-        sections.append(_section("Rotation: published claims vs measured", html_table(claims),
+        sections.append(_section("Rotation: published claims vs measured", html_table(claims_display(claims)),
                                  f'<p class="note">{_text(caveat)}</p>' if caveat else ""))
 
     equity, drawdown = go.Figure(), go.Figure()
@@ -129,9 +134,10 @@ def compare_report(results, settings, feeds, claims: pd.DataFrame | None = None,
                                     legendgroup=r.name))
         dd = 100 * (r.equity / r.equity.cummax() - 1)
         drawdown.add_trace(go.Scatter(x=dd.index, y=dd.round(3), name=r.name, line=style, opacity=opacity,
-                                      legendgroup=r.name))
+                                      visible=True if r.name in standout else "legendonly"))
     equity.update_layout(title="Equity (log scale)", yaxis=dict(type="log", title="Portfolio value"))
-    drawdown.update_layout(title="Drawdown from the running peak", yaxis=dict(title="Drawdown [%]"))
+    drawdown.update_layout(title="Drawdown from the running peak (click a name in the legend to show or hide a run)",
+                           yaxis=dict(title="Drawdown [%]"))
     charts = [chart(equity, "equity", 480), chart(drawdown, "drawdown", 380)]
 
     main = next((r for r in results if r.name == allocation_of), None)
@@ -149,11 +155,12 @@ def compare_report(results, settings, feeds, claims: pd.DataFrame | None = None,
     for label, level in NEWSLETTER_LEVELS.items():
         ratio_fig.add_hline(y=level, line=dict(dash="dash", width=1, color="grey"), annotation_text=label,
                             annotation_position="top left")
-    for label, kind, dates, _ in signal_events(results):
+    symbols = {"^": "triangle-up", "v": "triangle-down", "X": "x", "s": "square", "D": "diamond", "P": "cross"}
+    for (label, _, dates, _), (marker, colour) in zip(events := signal_events(results), event_styles(events)):
         points = ratio.reindex(dates)
         ratio_fig.add_trace(go.Scatter(x=points.index, y=points.round(4), mode="markers", name=label,
-                                       marker=dict(symbol="triangle-up" if kind == "entry" else "triangle-down", size=10,
-                                                   color="green" if kind == "entry" else "red")))
+                                       marker=dict(symbol=symbols[marker], size=10, color=matplotlib.colors.to_hex(colour),
+                                                   line=dict(width=0.5, color="black"))))
     ratio_fig.update_layout(title="SPY/IWM price ratio, the newsletter's levels and the ratio strategies' signals",
                             yaxis=dict(title="SPY / IWM"))
     charts.append(chart(ratio_fig, "ratio", 420))

@@ -126,7 +126,8 @@ def backtrader_figure(cerebro, *, start=None, title: str = "", width: float = 16
         if kind == "small":
             ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(3))
     bottom.set_xticklabels(labels)
-    bottom.set_xlim(-0.5, len(dates) - 0.5)
+    pad = max(1.0, 0.008 * len(dates))  # a marker on the first or last bar stays whole
+    bottom.set_xlim(-pad, len(dates) - 1 + pad)
     return fig
 
 
@@ -171,11 +172,13 @@ def _layout(fig, panels, width: float, title: str) -> None:
 
 
 def _tidy_legend(ax, title: str | None) -> None:
-    """One legend entry per line, titled with the panel's name: Backtrader's "name\\n" prefixes dropped,
-    "IWM (1 Day) C:219.24" read as "IWM close 219.24"."""
+    """One legend entry per line that has data, titled with the panel's name: Backtrader's "name\\n" prefixes
+    dropped, "IWM (1 Day) C:219.24" read as "IWM close 219.24"."""
     handles, labels = ax.get_legend_handles_labels()
     seen: dict[str, object] = {}
     for handle, label in zip(handles, labels):
+        if hasattr(handle, "get_ydata") and not pd.Series(handle.get_ydata(), dtype=float).notna().any():
+            continue  # e.g. "sell" markers on a feed that was only bought
         label = re.sub(r" \(\d+ \w+\) C:", " close ", label.split("\n")[-1])
         seen.setdefault(label, handle)
     if seen:
@@ -216,6 +219,22 @@ def signal_events(results: Sequence[RunResult]) -> list[tuple[str, str, pd.Datet
             grouped.setdefault((reason, dates), []).append(r.name)
     return [(f"{reason} ({', '.join(names)})", "entry" if reason == "entry" else "exit", pd.DatetimeIndex(dates),
              ", ".join(names)) for (reason, dates), names in grouped.items()]
+
+
+EVENT_COLOURS = (("tab:green", "tab:red"), ("tab:cyan", "tab:orange"), ("tab:olive", "tab:purple"), ("tab:blue", "tab:brown"))
+EXIT_MARKERS = ("v", "X", "s", "D", "P")
+
+
+def event_styles(events) -> list[tuple[str, str]]:
+    """(matplotlib marker, colour) per ``signal_events`` item: entries "^", exits "v", "X", ... by reason; each
+    group of runs its own entry/exit colour pair."""
+    groups = list(dict.fromkeys(runs for *_, runs in events))
+    styles = []
+    for number, (_, kind, _, runs) in enumerate(events):
+        entry_colour, exit_colour = EVENT_COLOURS[groups.index(runs) % len(EVENT_COLOURS)]
+        exits_before = sum(1 for e in events[:number] if e[3] == runs and e[1] != "entry")
+        styles.append(("^", entry_colour) if kind == "entry" else (EXIT_MARKERS[exits_before % len(EXIT_MARKERS)], exit_colour))
+    return styles
 
 
 def spy_iwm_ratio(feeds: FeedSet) -> pd.Series:
@@ -305,16 +324,10 @@ def ratio_figure(feeds: FeedSet, path: str | Path | None = None, *, results: Seq
         ax.axhline(level, color=colour, linestyle="--", linewidth=1, label=f"{label}")
     ax.axhspan(NEWSLETTER_LEVELS["zone low 2.13"], NEWSLETTER_LEVELS["zone high / stop 2.35"], color="tab:green", alpha=0.08)
     events = signal_events(results)
-    groups = list(dict.fromkeys(runs for *_, runs in events))
-    pairs = (("tab:green", "tab:red"), ("tab:cyan", "tab:orange"), ("tab:olive", "tab:purple"), ("tab:blue", "tab:brown"))
-    exit_marks = ("v", "X", "s", "D", "P")
-    for number, (label, kind, dates, runs) in enumerate(events):
+    for (label, _, dates, _), (marker, colour) in zip(events, event_styles(events)):
         points = ratio.reindex(dates).dropna()
-        entry_colour, exit_colour = pairs[groups.index(runs) % len(pairs)]
-        previous_exits = sum(1 for e in events[:number] if e[3] == runs and e[1] != "entry")
-        marker = "^" if kind == "entry" else exit_marks[previous_exits % len(exit_marks)]
         ax.scatter(points.index, points.values, marker=marker, s=70, zorder=4, edgecolors="black", linewidths=0.5,
-                   color=entry_colour if kind == "entry" else exit_colour, label=f"{label}: {len(points)}")
+                   color=colour, label=f"{label}: {len(points)}")
     ax.set_title(f"SPY/IWM price ratio, the newsletter's levels and the ratio strategies' trades, "
                  f"{feeds.start.date()} .. {feeds.end.date()}", loc="left")
     ax.set_ylabel("SPY / IWM (raw closes)")

@@ -26,8 +26,8 @@ class SpyIwmRatio(bt.Indicator):
         spy, iwm = self.data0, self.data1
         pick = (lambda d: d.raw_close) if self.p.price == "raw" else (lambda d: d.close)
         self.lines.ratio = pick(spy) / pick(iwm)
-        self.plotinfo.plothlines = list(self.p.levels)
-        self.plotinfo.plotyticks = list(self.p.levels)
+        self.plotinfo.plothlines = sorted(set(self.p.levels))
+        self.plotinfo.plotyticks = sorted(set(self.p.levels))  # equal levels (zone top = stop) share one label
 
 
 class LogRatioZScore(bt.Indicator):
