@@ -16,7 +16,7 @@ from feeds import DataError, FeedSet, prepare_feeds
 from feeds.cerebro import check_costs
 
 from .config import ConfigError, load_config, parse_param, to_toml
-from .engine import RunError, RunSettings, merged_params, resolve, warmup_for
+from .engine import RunError, RunSettings, check_params, resolve, warmup_for
 from .executors import TaskError
 
 PLUGINS = ("runner.sweep", "runner.walkforward", "runner.lookahead")
@@ -112,7 +112,7 @@ def resolve_run(args: argparse.Namespace) -> tuple[RunSettings, dict]:
         strategy, key, value = parse_param(text)
         config["params"].setdefault(strategy, {})[key] = value
     for name, overrides in config["params"].items():
-        merged_params(resolve(name), overrides)  # unknown strategy or parameter: clear error now, not mid-run
+        check_params(resolve(name), overrides)  # unknown strategy, parameter or bad value: clear error now, not mid-run
     return settings, config
 
 

@@ -93,6 +93,21 @@ def merged_params(entry: Entry, params: dict | None) -> dict:
     return {**entry.params, **(params or {})}
 
 
+def check_params(entry: Entry, params: dict | None) -> dict:
+    """The merged params of ``entry``, checked by the strategy's own validation before any run (RunError naming the
+    strategy and the parameter). A strategy whose validation needs more than its params is checked when it runs."""
+    full = merged_params(entry, params)
+    check = getattr(entry.cls, "check_params", None)
+    if check is not None:
+        try:
+            check(full)
+        except ValueError as exc:
+            raise RunError(f"strategy {entry.name!r}: {exc}") from None
+        except (AttributeError, TypeError, KeyError):
+            pass  # validation reads the feeds or the broker: it runs with the strategy
+    return full
+
+
 def history_needed(entry: Entry, params: dict) -> int:
     """Sessions of history ``entry`` needs before its first decision with ``params`` (0 when it does not say)."""
     declare = getattr(entry.cls, "history_needed", None)

@@ -10,6 +10,7 @@ import itertools
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -19,13 +20,16 @@ from feeds import FeedSet
 from feeds.atomic import atomic_write, atomic_write_text
 
 from .config import ConfigError, parse_value
-from .engine import COMPARISON_COLUMNS, RunItem, RunSettings, merged_params, resolve, run_item
+from .engine import COMPARISON_COLUMNS, RunError, RunItem, RunSettings, check_params, resolve, run_item
 from .executors import EXECUTORS, Progress, run_tasks
 
 DEFAULT_METRIC = "CAGR [%]"
 ENGINES = ("backtrader", "fast")
 VERIFY_COLUMNS = ("CAGR [%]", "Max drawdown [%]", "Sharpe", "Monthly win rate [%]", "Final value [$]")
 DEFAULT_OUTPUT = "output/sweep"
+# A grid above this many combinations is refused unless --max-combinations raises the limit: one rotation run
+# takes about 0.6 s, so 10,000 combinations are about 50 minutes on 2 cores (and a results table of that size).
+MAX_COMBINATIONS = 10_000
 
 
 def parse_values(text: str, key: str = "") -> list:
@@ -40,6 +44,8 @@ def parse_values(text: str, key: str = "") -> list:
         if lo is None or step <= 0 or hi < lo:
             raise ConfigError(f"grid {key}={text}: a range is START:STOP:STEP with STEP > 0 and STOP >= START")
         count = int(math.floor((hi - lo) / step + 1e-9)) + 1
+        if count > MAX_COMBINATIONS:
+            raise ConfigError(f"grid {key}={text}: {count:,} values, more than a grid may hold ({MAX_COMBINATIONS:,}); use a larger STEP")
         values = [lo + i * step for i in range(count)]
         return [int(v) if all(float(p).is_integer() for p in parts) else round(v, 12) for v in values]
     values = [parse_value(v) for v in text.split(",") if v.strip()]
@@ -81,6 +87,72 @@ def combinations(grid: dict[str, list]) -> list[dict]:
     return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
 
 
+def grid_size(grid: dict[str, list]) -> int:
+    """The number of combinations, without making them."""
+    return math.prod(len(v) for v in grid.values())
+
+
+def check_grid(name: str, grid: dict[str, list], base_params: dict | None = None, *,
+               max_combinations: int = MAX_COMBINATIONS, runs_per_combination: int = 1) -> list[dict]:
+    """The grid's combinations, each checked by the strategy's own parameter validation, before any run.
+
+    ConfigError when the grid has more than ``max_combinations`` combinations (saying how to go on), or naming
+    the first combination, parameter and value the strategy refuses."""
+    entry = resolve(name)
+    size = grid_size(grid)
+    if size > max_combinations:
+        shape = " x ".join(f"{len(v)} {k}" for k, v in grid.items())
+        raise ConfigError(
+            f"the grid has {size:,} combinations ({shape}){f', {size * runs_per_combination:,} runs' if runs_per_combination > 1 else ''}, "
+            f"more than the limit of {max_combinations:,}: use fewer values per key (a larger STEP), or pass "
+            f"--max-combinations {size} to run it anyway"
+        )
+    combos = combinations(grid)
+    for i, combo in enumerate(combos, 1):
+        try:
+            check_params(entry, {**(base_params or {}), **combo})
+        except RunError as exc:
+            shown = ", ".join(f"{k}={v}" for k, v in combo.items())
+            raise ConfigError(f"grid combination {i:,} of {size:,} ({shown}): {exc}") from None
+    return combos
+
+
+def add_limit_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-combinations", type=int, metavar="N",
+                        help=f"refuse a grid of more than N combinations (default: {MAX_COMBINATIONS:,})")
+
+
+def max_combinations(args, section: dict) -> int:
+    """--max-combinations, else the config section's max_combinations, else MAX_COMBINATIONS; ConfigError if < 1."""
+    value = getattr(args, "max_combinations", None)
+    value = section.get("max_combinations", MAX_COMBINATIONS) if value is None else value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"--max-combinations must be a whole number >= 1, not {value!r}")
+    return value
+
+
+def estimate_line(name: str, count: int, seconds: float, workers: int) -> str:
+    """What the first run took and how long the rest should take."""
+    rest = seconds * (count - 1) / max(1, min(workers, count - 1))
+    shown = f"{rest / 60:.1f} min" if rest >= 120 else f"{rest:.0f} s"
+    return (f"{name}: {count:,} runs; the first took {seconds:.2f} s, so the other {count - 1:,} should take about "
+            f"{shown} on {workers} process(es)")
+
+
+def run_measured(task, items: list, feeds, *, label: str, progress: bool, executor: str, jobs, scheduler, unit: str) -> list:
+    """Run ``items[0]`` here and time it, print the estimate for the rest, then run the rest with ``run_tasks``."""
+    started = time.perf_counter()
+    first = task(feeds, items[0])
+    took = time.perf_counter() - started
+    if len(items) == 1:
+        return [first]
+    workers = jobs or (os.cpu_count() or 1) if executor == "local" else (jobs or 1)
+    if progress:
+        print(estimate_line(label, len(items), took, workers), file=sys.stderr, flush=True)
+    bar = Progress(len(items) - 1, unit, enabled=progress)
+    return [first, *run_tasks(task, items[1:], feeds, executor=executor, jobs=jobs, scheduler=scheduler, progress=bar)]
+
+
 def metrics_task(feeds: FeedSet, item: RunItem) -> dict:
     """Executor task: the comparison metrics of one combination (small, so memory stays flat)."""
     return run_item(feeds, item).metrics
@@ -105,8 +177,8 @@ def evaluate(name: str, combos: list[dict], feeds: FeedSet, settings: RunSetting
     if engine != "backtrader":
         raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     items = [RunItem(name, combo, settings, a, b) for a, b in windows for combo in combos]
-    bar = Progress(len(items), "combinations" if len(windows) == 1 else "runs", enabled=progress)
-    done = run_tasks(metrics_task, items, feeds, executor=executor, jobs=jobs, scheduler=scheduler, progress=bar)
+    done = run_measured(metrics_task, items, feeds, label=f"{name} on the backtrader engine", progress=progress,
+                        executor=executor, jobs=jobs, scheduler=scheduler, unit="combinations" if len(windows) == 1 else "runs")
     return [done[i * len(combos):(i + 1) * len(combos)] for i in range(len(windows))]
 
 
@@ -186,15 +258,15 @@ def run_sweep(
     base_params: dict | None = None,
     progress: bool = True,
     engine: str = "backtrader",
+    max_combinations: int = MAX_COMBINATIONS,
 ) -> pd.DataFrame:
     """One row per combination: the parameters, then the comparison metrics. ``engine`` "fast" runs the
-    combinations in chunks on the fast engine (``runner.fast``), "backtrader" one Backtrader run each."""
+    combinations in chunks on the fast engine (``runner.fast``), "backtrader" one Backtrader run each (the first
+    timed, with the estimate for the rest printed). Every combination is checked first (``check_grid``)."""
     entry = resolve(name)
     if not grid:
         raise ConfigError("sweep: empty grid; give at least one --grid KEY=VALUES")
-    combos = combinations(grid)
-    for combo in combos[:1]:
-        merged_params(entry, {**(base_params or {}), **combo})  # unknown parameter names: clear error now
+    combos = check_grid(entry.name, grid, base_params, max_combinations=max_combinations)
     metrics, = evaluate(entry.name, [{**(base_params or {}), **combo} for combo in combos], feeds, settings,
                         engine=engine, executor=executor, jobs=jobs, scheduler=scheduler, progress=progress)
     rows = [{**combo, **m} for combo, m in zip(combos, metrics)]
@@ -291,6 +363,7 @@ def add_subcommand(subparsers, parents: dict) -> None:
     parser.add_argument("--output", help=f"output folder (default: {DEFAULT_OUTPUT})")
     parser.add_argument("--verify", type=int, metavar="K",
                         help="with --engine fast: re-run the K best combinations on Backtrader and print both (default: 0)")
+    add_limit_option(parser)
     add_executor_options(parser)
     parser.set_defaults(func=cmd_sweep)
 
@@ -298,13 +371,14 @@ def add_subcommand(subparsers, parents: dict) -> None:
 def sweep_options(args, config: dict) -> dict:
     """Sweep options from [sweep] in the config, overridden by the command line."""
     section = dict(config.get("sweep", {}))
-    known = {"strategy", "grid", "metric", "x", "y", "output", "executor", "scheduler", "engine", "verify"}
+    known = {"strategy", "grid", "metric", "x", "y", "output", "executor", "scheduler", "engine", "verify", "max_combinations"}
     unknown = sorted(set(section) - known)
     if unknown:
         raise ConfigError(f"[sweep]: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     grid = grid_from_config(section.get("grid", {}))
     grid.update(parse_grid(getattr(args, "grid", [])))
-    options = {k: section.get(k) for k in known - {"grid"}}
+    options = {k: section.get(k) for k in known - {"grid", "max_combinations"}}
+    options["max_combinations"] = max_combinations(args, section)
     for key in ("strategy", "metric", "x", "y", "output", "executor", "scheduler", "engine", "verify"):
         if getattr(args, key, None) is not None:
             options[key] = getattr(args, key)
@@ -336,11 +410,15 @@ def cmd_sweep(args) -> int:
     keys = list(grid)
     x, y = options["x"] or keys[0] if keys else None, options["y"] or (keys[1] if len(keys) > 1 else None)
     base = config["params"].get(options["strategy"], {})
-    feeds = load_feeds(settings, config, [(options["strategy"], {**base, **combo}) for combo in combinations(grid)])
+    if not grid:
+        raise ConfigError("sweep: empty grid; give at least one --grid KEY=VALUES")
+    combos = check_grid(options["strategy"], grid, base, max_combinations=options["max_combinations"])  # before loading data
+    feeds = load_feeds(settings, config, [(options["strategy"], {**base, **combo}) for combo in combos])
     engine, jobs = options["engine"], config["run"].get("jobs")
     started = time.perf_counter()
     table = run_sweep(options["strategy"], grid, feeds, settings, executor=options["executor"],
-                      jobs=jobs, scheduler=options["scheduler"], base_params=base, engine=engine)
+                      jobs=jobs, scheduler=options["scheduler"], base_params=base, engine=engine,
+                      max_combinations=options["max_combinations"])
     elapsed = time.perf_counter() - started
     output = Path(options["output"] or DEFAULT_OUTPUT)
     meta = {"strategy": options["strategy"], "engine": engine, "settings": settings.__dict__, "grid": grid,

@@ -17,10 +17,13 @@ from feeds import FeedSet
 from feeds.atomic import atomic_write
 
 from .config import ConfigError
-from .engine import RunItem, RunSettings, merged_params, resolve, run_item
+from .engine import RunItem, RunSettings, resolve, run_item
 from .executors import Progress, run_tasks
 from .report import format_param
-from .sweep import DEFAULT_METRIC, add_executor_options, combinations, escape_help, evaluate, sweep_options, write_table
+from .sweep import (
+    DEFAULT_METRIC, MAX_COMBINATIONS, add_executor_options, add_limit_option, check_grid, escape_help, evaluate, sweep_options,
+    write_table,
+)
 
 DEFAULT_OUTPUT = "output/walkforward"
 
@@ -89,6 +92,7 @@ def run_walkforward(
     base_params: dict | None = None,
     progress: bool = True,
     engine: str = "backtrader",
+    max_combinations: int = MAX_COMBINATIONS,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Per-window table (periods, chosen params, in-sample and out-of-sample metric) and the stitched OOS equity.
 
@@ -97,8 +101,7 @@ def run_walkforward(
     entry = resolve(name)
     base = dict(base_params or {})
     windows = make_windows(settings.start, settings.end, in_sample_years, out_of_sample_years, anchored)
-    combos = combinations(grid) if grid else [{}]
-    merged_params(entry, {**base, **combos[0]})  # unknown parameter names: clear error now
+    combos = check_grid(entry.name, grid, base, max_combinations=max_combinations, runs_per_combination=len(windows))
     periods = [(str(w.is_start.date()), str(w.is_end.date())) for w in windows]
     in_sample = evaluate(entry.name, [{**base, **combo} for combo in combos], feeds, settings, engine=engine,
                          executor=executor, jobs=jobs, scheduler=scheduler, progress=progress, windows=periods)
@@ -215,6 +218,7 @@ def add_subcommand(subparsers, parents: dict) -> None:
     parser.add_argument("--out-of-sample", type=int, help="out-of-sample years (default: 1)")
     parser.add_argument("--anchored", action="store_true", help="in-sample always from the start (default: rolling)")
     parser.add_argument("--output", help=f"output folder (default: {DEFAULT_OUTPUT})")
+    add_limit_option(parser)
     add_executor_options(parser)
     parser.set_defaults(func=cmd_walkforward, x=None, y=None)
 
@@ -226,18 +230,23 @@ def cmd_walkforward(args) -> int:
     settings, config = resolve_run(args)
     section = dict(config.get("walkforward", {}))
     known = {"in_sample", "out_of_sample", "anchored"}
-    unknown = sorted(set(section) - known - {"strategy", "grid", "metric", "output", "executor", "scheduler", "engine"})
+    unknown = sorted(set(section) - known - {"strategy", "grid", "metric", "output", "executor", "scheduler", "engine",
+                                             "max_combinations"})
     if unknown:
         raise ConfigError(f"[walkforward]: unknown key(s) {', '.join(unknown)}")
     options = sweep_options(args, {"sweep": {k: v for k, v in section.items() if k not in known}})
     in_sample = args.in_sample if args.in_sample is not None else section.get("in_sample", 5)
     out_sample = args.out_of_sample if args.out_of_sample is not None else section.get("out_of_sample", 1)
     anchored = args.anchored or bool(section.get("anchored", False))
-    feeds = load_feeds(settings, config, [(options["strategy"], combo) for combo in combinations(options["grid"])])
+    base = config["params"].get(options["strategy"], {})
+    windows = make_windows(settings.start, settings.end, in_sample, out_sample, anchored)
+    combos = check_grid(options["strategy"], options["grid"], base, max_combinations=options["max_combinations"],
+                        runs_per_combination=len(windows))  # before loading data
+    feeds = load_feeds(settings, config, [(options["strategy"], {**base, **combo}) for combo in combos])
     table, stitched = run_walkforward(
         options["strategy"], options["grid"], feeds, settings, in_sample_years=in_sample, out_of_sample_years=out_sample,
         anchored=anchored, metric=options["metric"], executor=options["executor"], jobs=config["run"].get("jobs"),
-        scheduler=options["scheduler"], base_params=config["params"].get(options["strategy"], {}), engine=options["engine"],
+        scheduler=options["scheduler"], base_params=base, engine=options["engine"], max_combinations=options["max_combinations"],
     )
     facts = summary(table, stitched, options["metric"])
     print(f"\nWalk-forward of {options['strategy']} ({'anchored' if anchored else 'rolling'}, {in_sample}y in / {out_sample}y out; "

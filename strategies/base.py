@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from types import SimpleNamespace
 
 import backtrader as bt
 import numpy as np
@@ -43,6 +44,14 @@ class PortfolioStrategy(bt.Strategy):
     def param_values(cls, params: Mapping | None = None) -> dict:
         """The class's parameter defaults overridden by ``params`` (no Backtrader instance needed)."""
         return {**dict(cls.params._getitems()), **dict(params or {})}
+
+    @classmethod
+    def check_params(cls, params: Mapping | None = None) -> None:
+        """Run the strategy's own ``validate_params`` on ``params`` (defaults for missing keys) without Backtrader
+        or data, so that a whole grid can be checked before the first run. ValueError names the parameter."""
+        bare = object.__new__(cls)  # no Backtrader set-up: validate_params reads only ``self.p``
+        bare.p = bare.params = SimpleNamespace(**cls.param_values(params))
+        bare.validate_params()
 
     @classmethod
     def history_needed(cls, params: Mapping) -> int:

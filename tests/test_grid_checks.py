@@ -1,0 +1,58 @@
+"""Sweep and walk-forward grids: every value checked by the strategy's own validation and the size limited, before any
+data is loaded or any run starts; the first run is timed and the estimate printed."""
+from __future__ import annotations
+
+import pytest
+
+import runner.sweep as sweep
+from runner.cli import main
+from runner.config import ConfigError
+from strategies import get
+
+
+def test_check_params_is_the_strategy_validation_without_backtrader():
+    cls = get("rotation").cls
+    cls.check_params({"lookback": 126})
+    with pytest.raises(ValueError, match="parameter lookback must be a number, not 'abc'"):
+        cls.check_params({"lookback": "abc"})
+    with pytest.raises(ValueError, match="target < zone_low"):  # a cross-parameter rule of the ratio strategy
+        get("ratio-rotation").cls.check_params({"target": 2.5})
+
+
+def test_bad_value_deep_in_the_grid_refused_before_any_run(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep, "run_measured", lambda *a, **k: pytest.fail("no run may start"))
+    code = main(["sweep", "--grid", "lookback=21:231:21", "--grid", "vix_level=25,30,abc", "--output", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "grid combination 3 of 33 (lookback=21, vix_level=abc)" in err and "vix_level must be a number, not 'abc'" in err
+    assert "Data " not in err  # refused before loading data
+
+
+@pytest.mark.parametrize("command", ["sweep", "walkforward"])
+def test_grid_above_the_limit_refused_with_the_way_on(command, capsys, tmp_path):
+    code = main([command, "--grid", "lookback=1:5000:1", "--grid", "vix_level=10:1000:1", "--output", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "the grid has 4,955,000 combinations (5000 lookback x 991 vix_level)" in err
+    assert "--max-combinations 4955000" in err
+
+
+def test_limit_can_be_raised_or_lowered_explicitly():
+    grid = {"lookback": [21, 42, 63]}
+    assert len(sweep.check_grid("rotation", grid, max_combinations=3)) == 3
+    with pytest.raises(ConfigError, match="3 combinations .* limit of 2"):
+        sweep.check_grid("rotation", grid, max_combinations=2)
+
+
+def test_estimate_from_the_first_run_is_printed(capsys, tmp_path):
+    code = main(["sweep", "--start", "2019-01-01", "--end", "2019-12-31", "--grid", "lookback=21,63,126", "--jobs", "1",
+                 "--output", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 0
+    line = next(l for l in err.splitlines() if l.startswith("sweep of rotation: 3 runs; the first took "))
+    assert "so the other 2 should take about" in line and "on 1 process(es)" in line
+
+
+def test_estimate_line_arithmetic():
+    assert sweep.estimate_line("x", 101, 0.5, 2) == "x: 101 runs; the first took 0.50 s, so the other 100 should take about 25 s on 2 process(es)"
+    assert "about 8.3 min" in sweep.estimate_line("x", 1001, 1.0, 2)
