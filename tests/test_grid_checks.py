@@ -49,7 +49,7 @@ def test_estimate_from_the_first_run_is_printed(capsys, tmp_path):
                  "--output", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 0
-    line = next(l for l in err.splitlines() if l.startswith("sweep of rotation: 3 runs; the first took "))
+    line = next(l for l in err.splitlines() if l.startswith("rotation on the backtrader engine: 3 runs; the first took "))
     assert "so the other 2 should take about" in line and "on 1 process(es)" in line
 
 
