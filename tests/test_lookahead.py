@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,9 +13,10 @@ import pytest
 from feeds import prepare_feeds
 from runner.cli import main
 from runner.compare import default_names
-from runner.engine import RunSettings, warmup_for
+from runner.engine import RunSettings, run_one, warmup_for
 from runner.lookahead import CLOSE, OPEN, check, compare_cut, cut_dates, cut_feeds
 
+ROOT = Path(__file__).resolve().parent.parent
 START, END, CUTS = "2019-01-01", "2021-12-31", 8  # the ratio strategies trade from 2020 on
 SETTINGS = RunSettings(start=START, end=END)
 
@@ -32,6 +34,15 @@ class LeakySma(PortfolioStrategy):
             average = sum(spy.close.get(ago=0, size=200)) / 200
             self.rebalance({"SPY": 1.0} if spy.close[0] > average else {"SGOV": 1.0})
 '''
+
+
+@pytest.fixture
+def clean_registry(monkeypatch):
+    """Strategies registered by a test are forgotten after it."""
+    from strategies import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry.registered()))
+    monkeypatch.setattr(registry, "_USER_MODULES", dict(registry._USER_MODULES))
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +90,7 @@ def test_compare_cut_names_the_first_difference():
     assert failed == "the run failed on 2019-03-01 when the data end at 2019-02-28: cannot convert float NaN to integer"
 
 
-def test_leaky_strategy_in_a_new_file_fails_naming_the_first_date(tmp_path, capsys, raw_csv, feeds):
+def test_leaky_strategy_in_a_new_file_fails_naming_the_first_date(clean_registry, tmp_path, capsys, raw_csv, feeds):
     path = tmp_path / "my_leaky_idea.py"
     path.write_text(textwrap.dedent(LEAKY))
     code = main(["lookahead", "--module", str(path), "--strategies", "leaky-sma", "--start", START, "--end", END,
@@ -101,10 +112,25 @@ def test_leaky_strategy_in_a_new_file_fails_naming_the_first_date(tmp_path, caps
     assert f"orders differ on {after.date()} when the data end at {cut.date()}: SPY" in out
 
 
-def test_safe_version_passes_through_the_cli(tmp_path, capsys):
+def test_safe_version_passes_through_the_cli(clean_registry, tmp_path, capsys):
     path = tmp_path / "safe_idea.py"
     path.write_text(textwrap.dedent(LEAKY).replace('"leaky-sma"', '"safe-sma"').replace(
         "spy.close.get(ago=0, size=200)", 'self.closes("SPY", 200)').replace("spy.close[0]", 'self.last_close("SPY")'))
     code = main(["lookahead", "--module", str(path), "--strategies", "safe-sma", "--start", START, "--end", END,
                  "--cuts", "4", "--jobs", "1"])
     assert code == 0 and "safe-sma: PASS (4 cuts" in capsys.readouterr().out
+
+
+def test_trend_filter_example_passes_and_decides_like_pandas(clean_registry, feeds, raw_csv):
+    from strategies import load_user_module
+
+    load_user_module(str(ROOT / "examples" / "trend_filter.py"))
+    assert check("trend-filter", feeds, SETTINGS, cuts=CUTS, jobs=2, progress=False).leak is None
+    decisions = run_one("trend-filter", feeds, SETTINGS).decisions.set_index("date")
+    # Independently: at each month's first session, yesterday's close against the mean of the 200 closes to it.
+    close = raw_csv("SPY")["Adj Close"]
+    average = close.rolling(200).mean().shift(1)
+    firsts = close.loc[START:END].groupby(close.loc[START:END].index.to_period("M")).head(1).index
+    assert [d for d in decisions.index] == list(firsts.date)
+    assert decisions["above"].tolist() == (close.shift(1) > average)[firsts].tolist()
+    assert decisions["average"].to_numpy() == pytest.approx(average[firsts].to_numpy(), rel=1e-12)

@@ -1,0 +1,31 @@
+"""A trend filter in your own file: SPY while its last close is above its 200-session average, else the cash sleeve.
+
+    python run_backtest.py --module examples/trend_filter.py --strategies trend-filter,buy-hold-spy
+    python run_backtest.py lookahead --module examples/trend_filter.py --strategies trend-filter
+"""
+from strategies import PortfolioStrategy, check_choice, check_number, register
+
+
+@register("trend-filter", description="SPY above its 200-session average, else cash (monthly)")
+class TrendFilter(PortfolioStrategy):
+    """On each month's first session, at the open: ``asset`` when its last close is above the average of its last
+    ``sessions`` closes (total return), else the cash sleeve SGOV. Closes are read with the safe accessors."""
+
+    params = (("asset", "SPY"), ("sessions", 200))
+    history_params = ("sessions",)
+
+    @classmethod
+    def history_needed(cls, params) -> int:
+        return int(cls.param_values(params)["sessions"])  # closes before the first decision
+
+    def validate_params(self) -> None:
+        super().validate_params()
+        check_choice(self, "asset", ("SPY", "IWM"))
+        check_number(self, "sessions", lo=2, integer=True)
+
+    def next_open(self) -> None:
+        if self.is_rebalance_day():
+            closes = self.closes(self.p.asset, self.p.sessions)  # through yesterday's close, never today's
+            above = closes[-1] > closes.mean()
+            self.decisions.append({"date": self.now().date(), "close": closes[-1], "average": closes.mean(), "above": above})
+            self.rebalance({self.p.asset: 1.0} if above else {"SGOV": 1.0})
