@@ -49,8 +49,7 @@ def test_two_files_claiming_one_name_are_named_and_reloading_a_file_is_fine(clea
         registry.load_user_module(str(second))
 
 
-def test_module_strategy_sweeps_on_a_dask_local_cluster(clean_registry, tmp_path):
-    distributed = pytest.importorskip("distributed")
+def test_module_strategy_sweeps_on_a_dask_local_cluster(clean_registry, tmp_path, dask_scheduler):
     path = tmp_path / "winter_idea.py"  # a file the workers have never seen
     path.write_text(textwrap.dedent((ROOT / "examples" / "my_strategy.py").read_text()).replace("spy-in-winter", "winter-idea"))
     registry.load_user_module(str(path))
@@ -58,7 +57,6 @@ def test_module_strategy_sweeps_on_a_dask_local_cluster(clean_registry, tmp_path
     settings = RunSettings(start="2019-01-01", end="2020-12-31")
     grid = {"asset": ["SPY", "IWM"]}
     local = run_sweep("winter-idea", grid, feeds, settings, jobs=1, progress=False)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        on_dask = run_sweep("winter-idea", grid, feeds, settings, executor="dask", scheduler=cluster.scheduler_address, progress=False)
+    on_dask = run_sweep("winter-idea", grid, feeds, settings, executor="dask", scheduler=dask_scheduler, progress=False)
     pd.testing.assert_frame_equal(on_dask, local)
     assert local["CAGR [%]"].notna().all() and local["CAGR [%]"].nunique() == 2

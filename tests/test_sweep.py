@@ -50,10 +50,8 @@ def test_unknown_sweep_parameter_is_a_clear_error(short_feeds):
         run_sweep("rotation", {"lookbak": [1]}, short_feeds, SETTINGS, jobs=1, progress=False)
 
 
-def test_dask_local_cluster_gives_identical_results(short_feeds):
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        on_dask = run_sweep("rotation", GRID, short_feeds, SETTINGS, executor="dask", scheduler=cluster.scheduler_address, progress=False)
+def test_dask_local_cluster_gives_identical_results(short_feeds, dask_scheduler):
+    on_dask = run_sweep("rotation", GRID, short_feeds, SETTINGS, executor="dask", scheduler=dask_scheduler, progress=False)
     local = run_sweep("rotation", GRID, short_feeds, SETTINGS, jobs=1, progress=False)
     pd.testing.assert_frame_equal(on_dask, local)
 
