@@ -3,7 +3,7 @@
     python run_backtest.py --module examples/trend_filter.py --strategies trend-filter,buy-hold-spy
     python run_backtest.py lookahead --module examples/trend_filter.py --strategies trend-filter
 """
-from strategies import PortfolioStrategy, check_choice, check_number, register
+from strategies import PortfolioStrategy, check_choice, check_number, register, whole_or_zero
 
 
 @register("trend-filter", description="SPY above its 200-session average, else cash (monthly)")
@@ -16,7 +16,7 @@ class TrendFilter(PortfolioStrategy):
 
     @classmethod
     def history_needed(cls, params) -> int:
-        return int(cls.param_values(params)["sessions"])  # closes before the first decision
+        return whole_or_zero(cls.param_values(params)["sessions"])  # closes before the first decision
 
     def validate_params(self) -> None:
         super().validate_params()
