@@ -86,6 +86,16 @@ def bar_date(num: float, tz=None) -> datetime.date:
     return bt.num2date(num, tz=tz).date()
 
 
+def same_month_before(num: float, tz=None) -> float:
+    """A datetime number such that every bar from ``num`` up to (not including) it has a ``bar_date`` in the same
+    calendar month as ``num``'s: the start of the next month, less the rounding margin. -inf with a time zone."""
+    if tz is not None:
+        return float("-inf")
+    day = bar_date(num)
+    first_of_next = datetime.date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return first_of_next.toordinal() - (1.0 - _LAST_SAFE_FRACTION)
+
+
 def bar_dates(nums, tz=None) -> pd.DatetimeIndex:
     """The dates of many Backtrader datetime numbers, as ``pd.DatetimeIndex([pd.Timestamp(bar_date(n, tz)) ...])``."""
     nums = np.asarray(nums, dtype="float64")

@@ -9,7 +9,7 @@ import backtrader as bt
 import numpy as np
 
 from feeds import is_cash, trade_from
-from feeds.calendar import bar_date
+from feeds.calendar import bar_date, same_month_before
 
 
 MAX_GROSS = 3.0  # sanity bound on sum(|weights|): a long/short pair plus its cash collateral is 2
@@ -66,6 +66,7 @@ class PortfolioStrategy(bt.Strategy):
         self._trade_from = trade_from(self.datas)
         self._trade_from_num = bt.date2num(self._trade_from.to_pydatetime()) if self._trade_from is not None else float("-inf")
         self._clock = self.datas[0].lines.datetime  # the first feed's datetime line, read directly (speed)
+        self._same_month_before = float("-inf")  # bars before this are in the month of the last bar checked
         self.rejected_orders: list[bt.Order] = []
         self.rebalance_log: list[tuple] = []
         self.decisions: list[dict] = []
@@ -102,8 +103,12 @@ class PortfolioStrategy(bt.Strategy):
     def first_session_of_month(self) -> bool:
         """True on the first bar of a calendar month (the first bar of the data counts)."""
         clock = self._clock
+        now = clock[0]
+        if now < self._same_month_before:  # time only moves on: still in the month of a bar already checked
+            return False
         tz = getattr(clock, "_tz", None)
-        return len(clock) == 1 or bar_date(clock[0], tz).month != bar_date(clock[-1], tz).month
+        self._same_month_before = same_month_before(now, tz)
+        return len(clock) == 1 or bar_date(now, tz).month != bar_date(clock[-1], tz).month
 
     def is_rebalance_day(self) -> bool:
         """A measured bar that is the first measured session or the first session of a month."""

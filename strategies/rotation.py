@@ -88,6 +88,10 @@ class RelativeStrengthRotation(PortfolioStrategy):
     )
 
     history_params = ("lookback",)
+    # Speed: sessions where nothing can happen are skipped. Between monthly decisions a close matters only while
+    # a risk asset is held and the close can trip the breaker (on, not yet tripped) or move the daily VIX filter;
+    # on other sessions ``next`` only keeps the close's value. False checks every close (a test compares both).
+    skip_idle_sessions = True
 
     @classmethod
     def history_needed(cls, params) -> int:
@@ -116,6 +120,7 @@ class RelativeStrengthRotation(PortfolioStrategy):
         self._vix_on = self._breaker_on = False
         self._month_value = 0.0
         self._pending: str | None = None
+        self._watching = False  # see skip_idle_sessions
         self._last_close_value = self.broker.startingcash
 
     def start(self) -> None:
@@ -133,7 +138,8 @@ class RelativeStrengthRotation(PortfolioStrategy):
     def next(self) -> None:
         if self.p.fill == "close":
             self._trade(at="close")
-        self._watch_close()
+        if self._watching or not self.skip_idle_sessions:
+            self._watch_close()
         self._last_close_value = self.broker.getvalue()
 
     def _trade(self, at: str) -> None:
@@ -153,6 +159,7 @@ class RelativeStrengthRotation(PortfolioStrategy):
         self._vix_on = sig.vix_filter_on(vix, self.p.vix_level)
         self._breaker_on = False
         self._pending = None
+        self._watching = self._close_can_act()
         weights = self._weights()
         self._month_value = self._last_close_value
         self.decisions.append(
@@ -168,12 +175,23 @@ class RelativeStrengthRotation(PortfolioStrategy):
         """At each measured close: the breaker and (with daily timing) VIX, acted on at the next fill."""
         if self.warming_up() or self._asset in (None, sig.CASH):
             return
-        before = self._weights()
         if not self._breaker_on and sig.breaker_tripped(self._month_value, self.broker.getvalue(), self.p.breaker_drawdown):
-            self._breaker_on, reason = True, "breaker"
+            reason = "breaker"
         elif self.p.vix_timing == "daily" and sig.vix_filter_on(self.vix.close[0], self.p.vix_level) != self._vix_on:
-            self._vix_on, reason = not self._vix_on, "vix"
+            reason = "vix"
         else:
             return
+        before = self._weights()
+        if reason == "breaker":
+            self._breaker_on = True
+        else:
+            self._vix_on = not self._vix_on
         if self._weights() != before:
             self._pending = reason
+        self._watching = self._close_can_act()
+
+    def _close_can_act(self) -> bool:
+        """True while a close can change the position before the next decision (see skip_idle_sessions)."""
+        if self._asset in (None, sig.CASH):
+            return False
+        return (self.p.breaker_drawdown is not None and not self._breaker_on) or self.p.vix_timing == "daily"

@@ -199,3 +199,19 @@ def test_bar_date_equals_backtrader_num2date_including_times_next_to_midnight():
         expected = pd.DatetimeIndex([pd.Timestamp(bt.num2date(n).date()) for n in sample])
         got = bar_dates(sample)
         assert got.equals(expected) and got.dtype == expected.dtype
+
+
+def test_same_month_before_bounds_the_month_exactly():
+    """Every datetime number below the bound is in the month of the number it came from; the next day's midnight
+    at the bound's day is in the next month."""
+    import backtrader as bt
+
+    from feeds.calendar import same_month_before
+
+    for day in pd.date_range("2011-12-01", "2013-01-31", freq="D"):
+        num = bt.date2num(day.to_pydatetime()) + 0.4
+        bound = same_month_before(num)
+        month = bt.num2date(num).date().month
+        assert bt.num2date(bound - 1e-9).date().month == month and bt.num2date(bound - 0.5).date().month == month
+        assert bt.num2date(float(round(bound))).date() == (day + pd.offsets.MonthBegin(1)).date()
+    assert same_month_before(num, tz=object()) == float("-inf")
