@@ -9,7 +9,7 @@ import importlib
 import sys
 import time
 import tomllib
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 from feeds import DataError, FeedSet, prepare_feeds
@@ -66,8 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--show", action="store_true", help="also show the comparison figures on screen (default: off)")
     compare.set_defaults(func=cmd_compare)
     signal = sub.add_parser("signal", parents=[parents["run"], parents["strategies"]],
-                            help="print the rotation's current signal in the published card's form")
-    signal.add_argument("--json", action="store_true", help="print JSON instead of text (default: text)")
+                            help="each strategy's current signal as of the last session of the data (default: rotation)")
+    signal.add_argument("--as-of", metavar="DATE", help="an earlier day to report (default: the last session all feeds share; "
+                                                        "--end means the same here)")
+    signal.add_argument("--json", action="store_true", help="print JSON {strategy: card} instead of text (default: text)")
     signal.set_defaults(func=cmd_signal)
     listing = sub.add_parser("list", parents=[parents["strategies"]], help="list the registered strategies and benchmarks")
     listing.set_defaults(func=cmd_list)
@@ -184,12 +186,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_signal(args: argparse.Namespace) -> int:
-    from .signal import format_signal, rotation_signal
+    from .signal import format_signal, signal_card, signal_dates
 
     settings, config = resolve_run(args)
-    feeds = load_feeds(settings, config, [("rotation", config["params"].get("rotation", {}))])  # as of the period's last session
-    card = rotation_signal(feeds, config["params"].get("rotation"))
-    print(format_signal(card, as_json=args.json))
+    names = config["strategies"] or ["rotation"]
+    as_of = args.as_of or args.end  # --end names the as-of day too; config files' period end does not
+    start, end = signal_dates(settings.start, settings.source, config["run"].get("cache_dir"), as_of)
+    settings = replace(settings, start=start, end=end)
+    feeds = load_feeds(settings, config, [(n, config["params"].get(n, {})) for n in names])
+    cards = {name: signal_card(name, feeds, settings, config["params"].get(name)) for name in names}
+    print(format_signal(cards, as_json=args.json))
     return 0
 
 

@@ -60,7 +60,7 @@ class _RatioTrade(PortfolioStrategy):
 
     Records ``trades_log``: (entry date, exit date or None, reason "target" | "exit" | "stop" | "end"), dated on the
     sessions whose open filled them; and ``decisions``: one dict per measured session (date, ``ratio`` or ``z``
-    at the previous close, event "entry" | "target" | "exit" | "stop" | "" for none, in_trade after the step).
+    at the previous close, event "entry" | "target" | "exit" | "stop" | "" for none, in_trade and armed after the step).
     """
 
     params = (("mode", "rotation"), ("pair_size", 0.5), ("short_cost", 0.0), ("price", "raw"))
@@ -118,7 +118,8 @@ class _RatioTrade(PortfolioStrategy):
         value = self.signal_value()
         self.state, event = self.step(self.state, value)
         today = self.now().date()
-        self.decisions.append({"date": today, self.signal_name: value, "event": event or "", "in_trade": self.state.in_trade})
+        self.decisions.append({"date": today, self.signal_name: value, "event": event or "", "in_trade": self.state.in_trade,
+                               "armed": self.state.armed})
         if event == "entry":
             self.trades_log.append((today, None, "open"))
         elif event is not None and self.trades_log and self.trades_log[-1][1] is None:

@@ -80,13 +80,14 @@ def test_plots_are_real_images(compared):
 
 def test_signal_card_matches_independent_pandas(capsys, raw_csv):
     assert main(["signal", "--json"]) == 0
-    card = json.loads(capsys.readouterr().out)
+    card = json.loads(capsys.readouterr().out)["rotation"]
     iwm, spy = raw_csv("IWM")["Adj Close"], raw_csv("SPY")["Adj Close"]
     r_iwm, r_spy = iwm.iloc[-1] / iwm.iloc[-64] - 1, spy.iloc[-1] / spy.iloc[-64] - 1
     assert card["as of"] == "2024-12-31" and card["next rebalance"] == "2025-01-02"
     assert card["IWM return [%]"] == round(100 * r_iwm, 2) and card["SPY return [%]"] == round(100 * r_spy, 2)
     assert card["VIX"] == 17.35 and card["VIX filter on"] is False
-    assert card["held"] == ("IWM" if r_iwm > r_spy else "SPY") and card["allocation"] == {card["held"]: 1.0}
+    held = card["asset at the next rebalance"]
+    assert held == ("IWM" if r_iwm > r_spy else "SPY") and card["allocation at the next rebalance"] == {held: 1.0}
     assert main(["signal", "--end", "2020-03-31"]) == 0
     text = capsys.readouterr().out
     assert "2020-03-31" in text and "VIX filter on" in text and "2020-04-01" in text
