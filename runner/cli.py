@@ -191,7 +191,8 @@ def cmd_signal(args: argparse.Namespace) -> int:
     settings, config = resolve_run(args)
     names = config["strategies"] or ["rotation"]
     as_of = args.as_of or args.end  # --end names the as-of day too; config files' period end does not
-    start, end = signal_dates(settings.start, settings.source, config["run"].get("cache_dir"), as_of)
+    start, end = signal_dates(settings.start, settings.source, config["run"].get("cache_dir"), as_of,
+                              config["run"].get("accept_bars", ()))
     settings = replace(settings, start=start, end=end)
     feeds = load_feeds(settings, config, [(n, config["params"].get(n, {})) for n in names])
     cards = {name: signal_card(name, feeds, settings, config["params"].get(name)) for name in names}

@@ -31,16 +31,16 @@ DATA_SYMBOLS = ("IWM", "SPY", "VIX")
 CASH_SYMBOLS = ("SGOV", "BIL")  # the cash sleeve: SGOV, or BIL for data that has no SGOV file
 
 
-def data_end(source: str, cache_dir=None) -> pd.Timestamp:
+def data_end(source: str, cache_dir=None, accept_bars=()) -> pd.Timestamp:
     """The last session all feeds share: the earliest of the last rows of IWM, SPY, VIX and the cash sleeve.
 
     Bundled data: its last bar; ``csv:DIR``: the last session every file has; yahoo: the last complete NYSE session
     (``feeds.yahoo`` never loads today's bar), or the cache's last row when Yahoo cannot be reached."""
-    prices = load_prices(DATA_SYMBOLS, None, None, source=source, cache_dir=cache_dir)
+    prices = load_prices(DATA_SYMBOLS, None, None, source=source, cache_dir=cache_dir, accept_bars=accept_bars)
     last = min(frame.index[-1] for frame in prices.frames.values())
     for symbol in CASH_SYMBOLS:
         try:
-            cash = load_prices([symbol], None, None, source=source, cache_dir=cache_dir)
+            cash = load_prices([symbol], None, None, source=source, cache_dir=cache_dir, accept_bars=accept_bars)
         except DataError:
             if symbol == CASH_SYMBOLS[-1]:
                 raise
@@ -49,10 +49,10 @@ def data_end(source: str, cache_dir=None) -> pd.Timestamp:
     return last
 
 
-def signal_dates(start: str, source: str, cache_dir=None, as_of: str | None = None) -> tuple[str, str]:
+def signal_dates(start: str, source: str, cache_dir=None, as_of: str | None = None, accept_bars=()) -> tuple[str, str]:
     """(start, end) of the data a signal needs: up to ``as_of`` (default: the data's last shared session), from
     ``start`` or a year before the as-of date, whichever is earlier. DataError for an as-of date after the data."""
-    last = data_end(source, cache_dir)
+    last = data_end(source, cache_dir, accept_bars)
     end = last if as_of is None else as_date(as_of, "--as-of")
     if end > last:
         raise DataError(f"--as-of {end.date()} is after the last session the data hold ({last.date()}, source {source})")

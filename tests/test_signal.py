@@ -49,7 +49,12 @@ def later_data(tmp_path_factory) -> Path:
     return write_data(tmp_path_factory.mktemp("later"))
 
 
+REAL_SPIKE = ["--accept-bar", "VIX:2024-12-18"]  # a real VIX spike the bar checks flag in data from outside the package
+
+
 def _cards(capsys, argv) -> dict:
+    if any(a.startswith(("csv:", "yahoo")) for a in argv):
+        argv = [*argv, *REAL_SPIKE]
     assert main(["signal", "--json", *argv]) == 0, capsys.readouterr().err
     return json.loads(capsys.readouterr().out)
 
@@ -75,7 +80,7 @@ def test_signal_as_of_an_earlier_day(later_data, capsys):
     # a day that is not a session reports the session before it; the next rebalance skips the holiday
     card = _cards(capsys, ["--source", f"csv:{later_data}", "--as-of", "2025-08-30"])["rotation"]
     assert card["as of"] == "2025-08-29" and card["next rebalance"] == "2025-09-02"
-    assert main(["signal", "--source", f"csv:{later_data}", "--as-of", "2025-10-15"]) == 2
+    assert main(["signal", "--source", f"csv:{later_data}", "--as-of", "2025-10-15", *REAL_SPIKE]) == 2
     assert "after the last session the data hold (2025-09-26" in capsys.readouterr().err
 
 
