@@ -79,6 +79,16 @@ def _normalise_symbols(symbols) -> list[str]:
     return out
 
 
+def _refuse_other_separator(header: str, symbol: str, path: Path) -> None:
+    """DataError when a header line without commas is separated by semicolons, tabs or '|' instead."""
+    if "," in header:
+        return
+    used = next((name for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "'|'")) if sep in header), None)
+    if used:
+        raise DataError(f"{symbol} ({path}): not comma-separated: its header {header!r} uses {used}; "
+                        "save it as CSV with commas (Date,Open,High,Low,Close,Adj Close,Volume)")
+
+
 def read_csv_bars(path: Path, symbol: str) -> pd.DataFrame:
     """Read and validate one CSV in the bundled layout."""
     try:
@@ -88,9 +98,13 @@ def read_csv_bars(path: Path, symbol: str) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise DataError(f"{symbol} ({path}): the file is empty") from None
     except pd.errors.ParserError as exc:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            _refuse_other_separator(fh.readline().strip(), symbol, path)
         raise DataError(f"{symbol} ({path}): malformed CSV: {exc}") from None
     except (UnicodeDecodeError, ValueError, OSError) as exc:
         raise DataError(f"{symbol} ({path}): cannot read as CSV: {exc}") from None
+    if "Date" not in raw.columns and len(raw.columns) == 1:
+        _refuse_other_separator(str(raw.columns[0]), symbol, path)
     if "Date" not in raw.columns:
         raise DataError(f"{symbol} ({path}): missing column Date; expected Date, Open, High, Low, Close, Adj Close, Volume")
     raw = raw.set_index("Date")

@@ -50,13 +50,29 @@ class ConfigError(ValueError):
 def load_config(path: str | Path) -> dict:
     """Read and check a TOML config. Returns {"run": {...}, "strategies": [...], "params": {name: {...}}, "sweep": {...}, "walkforward": {...}}."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {path}: is a folder, not a TOML file")
     try:
-        with path.open("rb") as fh:
-            raw = tomllib.load(fh)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"config file {path}: not found") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"config file {path}: not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); save it as UTF-8") from None
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path}: not valid TOML: {exc}") from None
+    for section in SECTIONS:
+        if section in raw and not isinstance(raw[section], dict):
+            raise ConfigError(f"config file {path}: {section} = {raw[section]!r} must be a table: write [{section}] and its keys below it")
+    for section, key in (("sweep", "grid"), ("walkforward", "grid")):
+        if key in raw.get(section, {}) and not isinstance(raw[section][key], dict):
+            raise ConfigError(f"config file {path}: [{section}] {key} must be a table: write [{section}.{key}] with KEY = [values] below it")
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
         raise ConfigError(f"config file {path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
