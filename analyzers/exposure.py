@@ -19,7 +19,7 @@ class Exposure(MeasuredAnalyzer):
     - ``Average exposure [%]``: mean gross (|long| + |short|) non-cash weight.
     - ``Traded value``: sum of |size x price| of all fills.
     - ``Turnover [x/yr]``: traded value / 2 / mean portfolio value / measured years (one full round trip of the
-      portfolio per year = 1).
+      portfolio per year = 1); None on a run shorter than a year.
     """
 
     params = (("threshold", 0.02),)
@@ -39,7 +39,7 @@ class Exposure(MeasuredAnalyzer):
             self.rets.update({"Exposure [%]": None, "Average exposure [%]": None, "Traded value": 0.0, "Turnover [x/yr]": None})
             return
         risk = weights[[c for c in weights.columns if c not in self.cash_names()]].abs().sum(axis=1)
-        years = stats.years_between(equity.index[0], equity.index[-1])
+        years = stats.years_between(equity.index[0], equity.index[-1]) if stats.annualisable(equity.index[0], equity.index[-1]) else 0.0
         mean_value = float(equity.iloc[1:].mean())
         self.rets.update(
             {

@@ -5,6 +5,9 @@ from . import stats
 from .base import MeasuredAnalyzer
 
 
+ANNUALISED = ("CAGR [%]", "Volatility [%]", "Sharpe", "Sortino", "Calmar")
+
+
 class Performance(MeasuredAnalyzer):
     """Return and risk over the measured period (warm-up excluded), from the daily equity curve.
 
@@ -21,6 +24,8 @@ class Performance(MeasuredAnalyzer):
     - ``Start value``, ``Final value``: portfolio value before the first and after the last session.
     - ``Total return [%]``, ``CAGR [%]``, ``Volatility [%]`` (annualised), ``Sharpe``, ``Sortino``.
     - ``Max drawdown [%]`` (negative, e.g. -16.8), ``Max drawdown date`` (its trough), ``Calmar`` (CAGR / |max DD|).
+    On a run shorter than a year (``stats.annualisable``) the annualised figures (CAGR, Volatility, Sharpe,
+    Sortino, Calmar) are None: ``Total return [%]`` is the honest figure there.
     """
 
     params = (("riskfree", 0.0), ("periods_per_year", stats.TRADING_DAYS))
@@ -51,3 +56,5 @@ class Performance(MeasuredAnalyzer):
                 "Calmar": stats.calmar(cagr, max_dd),
             }
         )
+        if not stats.annualisable(equity.index[0], equity.index[-1]):
+            self.rets.update({key: None for key in ANNUALISED})

@@ -14,6 +14,11 @@ import numpy as np
 import pandas as pd
 
 TRADING_DAYS = 252
+# A run whose equity curve spans fewer calendar days than this (starting value to last session) is shorter than a
+# year: its annualised figures would be extrapolations (a one-day run would show 365 switches a year), so they are
+# None ("n/a"). 360, not 365: a calendar-year run starts from the previous year's last session, which may be a
+# few days before 1 January.
+MIN_ANNUAL_DAYS = 360
 
 
 def _figure(value):
@@ -24,6 +29,11 @@ def _figure(value):
 def years_between(first: pd.Timestamp, last: pd.Timestamp) -> float:
     """Calendar years from ``first`` to ``last`` (days / 365.25)."""
     return (pd.Timestamp(last) - pd.Timestamp(first)).days / 365.25
+
+
+def annualisable(first: pd.Timestamp, last: pd.Timestamp) -> bool:
+    """True when ``first``..``last`` is at least a year (``MIN_ANNUAL_DAYS``), so figures per year can be given."""
+    return (pd.Timestamp(last) - pd.Timestamp(first)).days >= MIN_ANNUAL_DAYS
 
 
 def daily_returns(equity: pd.Series) -> pd.Series:

@@ -37,7 +37,7 @@ class SwitchCount(MeasuredAnalyzer):
 
     ``get_analysis()`` keys:
     - ``switches``: list of {``date``, ``from``, ``to``}. ``Switches``: their number.
-    - ``Switches per year``: ``Switches`` / measured years. ``per_year``: {year: switches}.
+    - ``Switches per year``: ``Switches`` / measured years (None on a run shorter than a year). ``per_year``: {year: switches}.
     - ``Rebalances``: scheduled rebalances in the measured period: entries with reason "scheduled" in the
       strategy's ``rebalance_log`` (see ``strategies.base``); without such a log, sessions with fills.
       ``Rebalances per year``. ``Unscheduled rebalances``: other logged reasons (breaker, stop, ...).
@@ -79,6 +79,8 @@ class SwitchCount(MeasuredAnalyzer):
         switches = [dict(switch, date=dates[switch["date"]]) for switch in self._switches]
         equity = self.equity()
         years = stats.years_between(equity.index[0], equity.index[-1]) if len(equity) > 1 else 0.0
+        if len(equity) > 1 and not stats.annualisable(equity.index[0], equity.index[-1]):
+            years = 0.0  # shorter than a year: no rate per year (None)
         log = getattr(self.strategy, "rebalance_log", None)
         if log is not None:
             measured = [entry for entry in log if self._from is None or entry[0] >= self._from]

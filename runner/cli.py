@@ -13,6 +13,7 @@ from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 from feeds import DataError, FeedSet, prepare_feeds
+from analyzers.stats import MIN_ANNUAL_DAYS, annualisable
 from feeds.cerebro import check_costs
 
 from .config import ConfigError, load_config, parse_param, to_toml
@@ -159,6 +160,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
                       plot_dir=output / "plots" if plots else None)
     print(f"\nComparison, {feeds.start.date()} .. {feeds.end.date()} ({time.perf_counter() - started:.1f} s):")
     print(format_table(comparison_table(results)))
+    if any(len(r.equity) > 1 and not annualisable(r.equity.index[0], r.equity.index[-1]) for r in results):
+        print(f"note: the period is shorter than a year (under {MIN_ANNUAL_DAYS} days), so annualised figures are n/a")
     claims = None
     rotation = next((r for r in results if r.name == "rotation"), None)
     if rotation is not None:

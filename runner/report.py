@@ -62,9 +62,10 @@ def claims_caveat(settings: RunSettings) -> str | None:
 
 def format_cell(column: str, value) -> str:
     """One cell as printed: the column's format (``COLUMN_FORMATS``, also for names ending in one of its columns,
-    e.g. "out-of-sample Final value [$]"; else 2 decimals); "-" for missing."""
+    e.g. "out-of-sample Final value [$]"; else 2 decimals); "n/a" for missing (e.g. annualised figures of a
+    run shorter than a year)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
+        return "n/a"
     if isinstance(value, str):
         return value
     if isinstance(value, bool):

@@ -70,7 +70,7 @@ def test_one_format_per_column():
     text = format_table(table)
     assert "100.00" in text and "14.97" in text and "180 " in text and "312,757" in text and "1,234,567" in text
     md = markdown(table)
-    assert "| a | 100.00 | 180 | 312,757 | 4.17 |" in md and "| b | 14.97 | 1 | 1,234,567 | - |" in md
+    assert "| a | 100.00 | 180 | 312,757 | 4.17 |" in md and "| b | 14.97 | 1 | 1,234,567 | n/a |" in md
     assert format_cell("out-of-sample Final value [$]", 1234.4) == "1,234"
     assert [format_param(v) for v in (None, 25.0, 0.1, 63, True)] == ["off", "25", "0.1", "63", "true"]
 

@@ -97,7 +97,7 @@ def figures(equity: pd.DataFrame, book: Book, invested: np.ndarray, switches: np
     cagr = stats.cagr(equity)
     max_dd, _ = stats.max_drawdown(equity)
     months = stats.monthly_returns(equity)
-    years = stats.years_between(equity.index[0], equity.index[-1])
+    years = stats.years_between(equity.index[0], equity.index[-1]) if stats.annualisable(equity.index[0], equity.index[-1]) else 0.0
     mean_value = equity.iloc[1:].mean().to_numpy()
     sessions = len(equity) - 1
     table = {
@@ -114,6 +114,9 @@ def figures(equity: pd.DataFrame, book: Book, invested: np.ndarray, switches: np
         "Turnover [x/yr]": book.traded / 2.0 / mean_value / years if years else np.full(len(cagr), np.nan),
         "Final value [$]": equity.iloc[-1].to_numpy(),
     }
+    if not years:  # shorter than a year: no annualised figure, as in analyzers.performance
+        for key in ("CAGR [%]", "Volatility [%]", "Sharpe", "Sortino", "Calmar"):
+            table[key] = np.full(len(cagr), np.nan)
     keys = list(COMPARISON_COLUMNS)
     columns = [np.asarray(table[k]) for k in keys]
     return [{k: (int(col[i]) if k == "Rebalances" else float(col[i])) for k, col in zip(keys, columns)} for i in range(len(cagr))]
