@@ -26,6 +26,14 @@ def _figure(value):
     return value.to_numpy(dtype=float) if isinstance(value, pd.Series) else float(value)
 
 
+def _columns(frame) -> np.ndarray | None:
+    """A DataFrame of runs as a (dates x runs) float array for numpy's column-wise reductions (pandas' own are
+    several times slower on thousands of columns); None for a Series (one run)."""
+    return frame.to_numpy(dtype=float) if isinstance(frame, pd.DataFrame) else None
+
+
+
+
 def years_between(first: pd.Timestamp, last: pd.Timestamp) -> float:
     """Calendar years from ``first`` to ``last`` (days / 365.25)."""
     return (pd.Timestamp(last) - pd.Timestamp(first)).days / 365.25
@@ -38,6 +46,9 @@ def annualisable(first: pd.Timestamp, last: pd.Timestamp) -> bool:
 
 def daily_returns(equity: pd.Series) -> pd.Series:
     """Session returns: value / previous value - 1 (one fewer than the values)."""
+    values = _columns(equity)
+    if values is not None:
+        return pd.DataFrame(values[1:] / values[:-1] - 1.0, index=equity.index[1:], columns=equity.columns)
     return equity.pct_change().iloc[1:]
 
 
@@ -56,29 +67,41 @@ def daily_riskfree(annual_rate: float, periods: int = TRADING_DAYS) -> float:
 
 def volatility(returns: pd.Series, periods: int = TRADING_DAYS) -> float:
     """Annualised volatility [%]: sample std of session returns x sqrt(periods)."""
+    values = _columns(returns)
+    if values is not None:
+        return 100.0 * np.std(values, axis=0, ddof=1) * math.sqrt(periods) if len(values) > 1 else np.full(values.shape[1], np.nan)
     return _figure(100.0 * returns.std(ddof=1) * math.sqrt(periods)) if len(returns) > 1 else _figure(returns.sum() * float("nan"))
 
 
 def sharpe(returns: pd.Series, riskfree: float = 0.0, periods: int = TRADING_DAYS) -> float:
     """mean(excess) / std(excess, ddof=1) x sqrt(periods), excess over the per-session risk-free rate."""
+    values = _columns(returns)
+    if values is not None:
+        excess = values - daily_riskfree(riskfree, periods)
+        sd = np.std(excess, axis=0, ddof=1) if len(excess) > 1 else np.zeros(excess.shape[1])
+        return excess.mean(axis=0) / np.where(sd > 0, sd, np.nan) * math.sqrt(periods)
     excess = returns - daily_riskfree(riskfree, periods)
-    sd = _figure(excess.std(ddof=1)) if len(excess) > 1 else _figure(excess.sum() * 0.0)
-    ratio = _figure(excess.mean()) / np.where(sd > 0, sd, np.nan) * math.sqrt(periods)
-    return ratio if np.ndim(ratio) else float(ratio)
+    sd = excess.std(ddof=1)
+    return float(excess.mean() / sd * math.sqrt(periods)) if len(excess) > 1 and sd > 0 else float("nan")
 
 
 def sortino(returns: pd.Series, riskfree: float = 0.0, periods: int = TRADING_DAYS) -> float:
     """mean(excess) x periods / (downside deviation x sqrt(periods)); downside deviation = sqrt(mean(min(excess, 0)^2))."""
+    values = _columns(returns)
+    if values is not None:
+        excess = values - daily_riskfree(riskfree, periods)
+        downside = np.sqrt(np.mean(np.minimum(excess, 0.0) ** 2, axis=0)) if len(excess) else np.zeros(excess.shape[1])
+        return excess.mean(axis=0) * periods / (np.where(downside > 0, downside, np.nan) * math.sqrt(periods))
     excess = returns - daily_riskfree(riskfree, periods)
-    downside = np.sqrt(np.mean(np.minimum(excess.to_numpy(), 0.0) ** 2, axis=0)) if len(excess) else np.zeros(np.shape(excess)[1:])
-    ratio = _figure(excess.mean()) * periods / (np.where(downside > 0, downside, np.nan) * math.sqrt(periods))
-    return ratio if np.ndim(ratio) else float(ratio)
+    downside = math.sqrt(float(np.mean(np.minimum(excess.to_numpy(), 0.0) ** 2))) if len(excess) else 0.0
+    return float(excess.mean() * periods / (downside * math.sqrt(periods))) if downside > 0 else float("nan")
 
 
 def drawdown(equity: pd.Series) -> pd.Series:
     """Drawdown [fraction, <= 0] of each value from the running peak."""
-    if isinstance(equity, pd.DataFrame):  # numpy's running maximum: pandas' cummax loops column by column
-        return equity / np.maximum.accumulate(equity.to_numpy(), axis=0) - 1.0
+    values = _columns(equity)
+    if values is not None:
+        return pd.DataFrame(values / np.maximum.accumulate(values, axis=0) - 1.0, index=equity.index, columns=equity.columns)
     return equity / equity.cummax() - 1.0
 
 
@@ -87,7 +110,7 @@ def max_drawdown(equity: pd.Series) -> tuple[float, pd.Timestamp | None]:
     depths as an array and None)."""
     dd = drawdown(equity)
     if isinstance(dd, pd.DataFrame):
-        return np.minimum(100.0 * dd.min().to_numpy(dtype=float), 0.0) if len(dd) else np.zeros(dd.shape[1]), None
+        return np.minimum(100.0 * dd.to_numpy().min(axis=0), 0.0) if len(dd) else np.zeros(dd.shape[1]), None
     if len(dd) == 0 or dd.min() >= 0:
         return 0.0, None
     return 100.0 * float(dd.min()), dd.idxmin()
@@ -102,6 +125,14 @@ def calmar(cagr_pct: float, max_drawdown_pct: float) -> float:
 
 def monthly_returns(equity: pd.Series) -> pd.Series:
     """Calendar-month returns from month-end values; the first month from the starting value. Indexed by month end."""
+    values = _columns(equity)
+    if values is not None:
+        months = equity.index[1:].to_period("M")
+        last = np.flatnonzero(np.append(months[1:] != months[:-1], True))  # each month's last session
+        month_end = values[1:][last]
+        previous = np.vstack([values[:1], month_end[:-1]])
+        index = months[last].to_timestamp(how="end").normalize()
+        return pd.DataFrame(month_end / previous - 1.0, index=index, columns=equity.columns)
     month_end = equity.iloc[1:].groupby(equity.index[1:].to_period("M")).last()
     previous = month_end.shift(1)
     previous.iloc[0] = equity.iloc[0]

@@ -118,9 +118,11 @@ def test_sweep_metrics_do_not_depend_on_chunking(feedset):
     combos = [{"lookback": lb, "breaker_drawdown": dd} for lb in (21, 63) for dd in (None, 0.05)]
     whole = run_fast("rotation", combos, feeds, RunSettings())
     chunked = run_fast("rotation", combos, feeds, RunSettings(), chunk=3)
-    assert whole == chunked
     single = [run_fast("rotation", [c], feeds, RunSettings())[0] for c in combos]
-    assert single == whole
+    for other in (chunked, single):  # column reductions may sum in another order: equal to rounding
+        for mine, theirs in zip(other, whole):
+            assert mine.keys() == theirs.keys()
+            assert all(mine[k] == pytest.approx(theirs[k], rel=1e-12, abs=1e-12) for k in mine), (mine, theirs)
 
 
 def test_switch_key_equal_exactly_when_labels_equal():

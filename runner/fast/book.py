@@ -84,10 +84,11 @@ class Book:
                  per_share: float = 0.0, slippage: float = 0.0, record: bool = False) -> None:
         self.n = n
         self.cash = np.full(n, float(cash))
-        self.pos = np.zeros((n, len(TRADED)))
+        self.pos = np.zeros((len(TRADED), n))  # shares, one row per traded feed
         self.keep = 1.0 - np.asarray(cash_buffer, dtype=float)
         self.commission, self.per_share, self.slip = float(commission), float(per_share), float(slippage)
         self.added = np.zeros(n)  # broker.add_cash waiting for the next valuation
+        self._adding = False
         self.filled = np.zeros(n, dtype=bool)  # a fill in the current session
         self.traded = np.zeros(n)  # |size x price| of measured fills
         self.queued: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []  # close-fill orders for the next bar
@@ -96,7 +97,7 @@ class Book:
     # -- sizing (PortfolioStrategy.rebalance) ---------------------------------------------------------------
     def orders(self, rows: np.ndarray, weights: np.ndarray, prices: np.ndarray) -> np.ndarray:
         """Share deltas (rows x feeds) that take ``rows`` to ``weights`` at ``prices``, fitted to cash."""
-        cash, pos = self.cash[rows], self.pos[rows]
+        cash, pos = self.cash[rows], self.pos[:, rows].T
         value = cash.copy()
         for j in range(len(TRADED)):
             value += pos[:, j] * prices[j]
@@ -152,7 +153,7 @@ class Book:
                     price = min(prices[j] * (1 + self.slip), high[j])
                 fee = np.abs(size) * (price * self.commission + self.per_share)
                 self.cash[sub] -= size * price + fee
-                self.pos[sub, j] += size
+                self.pos[j, sub] += size
                 self.filled[sub] = True
                 if measuring:
                     self.traded[sub] += np.abs(size * price)
@@ -170,16 +171,26 @@ class Book:
         else:
             self.queued.append((rows, deltas, prices, bar))
 
-    def broker_step(self, bar: int, market: Market, measuring: bool) -> np.ndarray:
+    def add_cash(self, rows: np.ndarray, amounts: np.ndarray) -> None:
+        """``broker.add_cash`` at a close: reaches the cash at the next ``broker_step``."""
+        self.added[rows] += amounts
+        self._adding = True
+
+    def broker_step(self, bar: int, market: Market, measuring: bool) -> None:
         """Backtrader's ``broker.next`` for ``bar`` after the open-fill orders: queued close-fill orders, then added
-        cash. Returns the portfolio value at the bar's close."""
+        cash."""
         for rows, deltas, prices, created in self.queued:
             self.execute(rows, deltas, prices, bar, market, measuring, created)
         self.queued = []
-        self.cash += self.added
-        self.added[:] = 0.0
+        if self._adding:
+            self.cash += self.added
+            self.added[:] = 0.0
+            self._adding = False
+
+    def value(self, bar: int, market: Market) -> np.ndarray:
+        """Portfolio value at ``bar``'s close: cash plus each position at its close, summed in feed order."""
         close = market.close[bar]
         value = self.cash.copy()
         for j in range(len(TRADED)):
-            value += self.pos[:, j] * close[j]
+            value += self.pos[j] * close[j]
         return value

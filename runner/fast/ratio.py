@@ -13,7 +13,7 @@ import numpy as np
 from strategies.signals import ratio as sig
 
 from .book import IWM, SLEEVE, SPY, Book, Market, require_history
-from .rotation import _track_holdings
+from .rotation import _track_switches
 
 EVENTS = ("", "entry", "target", "exit", "stop")
 SIGNAL_KEYS = {"levels": ("price", "zone_low", "zone_high", "target", "stop", "rearm"),
@@ -81,7 +81,7 @@ def simulate(market: Market, combos: list[dict], settings, kind: str, *, record:
     cost = np.array([float(c["short_cost"]) for c in combos])
     book = Book(n, settings.cash, np.array([float(c["cash_buffer"]) for c in combos]), commission=settings.commission,
                 per_share=settings.commission_per_share, slippage=settings.slippage, record=record)
-    values = np.empty((n, sessions - first + 1))  # runs x (starting value + measured closes)
+    values = np.empty((n, sessions - first + 1))  # runs x (starting value + measured closes): see figures()
     values[:, 0] = settings.cash
     invested = np.zeros(n)
     state = np.zeros((n, 3))
@@ -91,7 +91,6 @@ def simulate(market: Market, combos: list[dict], settings, kind: str, *, record:
     decisions = [[] for _ in range(n)] if record else None
     charged = cost > 0
     for bar in range(first, sessions):
-        book.filled[:] = False
         code = events[bar]
         opening = (code == 0) & (bar == start)
         rows = np.flatnonzero((code != 0) | opening)
@@ -114,13 +113,17 @@ def simulate(market: Market, combos: list[dict], settings, kind: str, *, record:
         if record:
             for r in np.flatnonzero((code != 0) & (bar >= start)):
                 decisions[r].append({"date": market.dates[bar].date(), "event": EVENTS[code[r]], "in_trade": bool(in_trade[bar, r])})
-        value = book.broker_step(bar, market, measuring=True)
-        short = book.pos[:, SPY]
+        book.broker_step(bar, market, measuring=True)
+        value = book.value(bar, market)
+        short = book.pos[SPY]
         owe = np.flatnonzero((short < 0) & charged & (bar >= active_from))
         if len(owe):
-            book.added[owe] += short[owe] * market.close[bar, SPY] * cost[owe] / 252.0
+            book.add_cash(owe, short[owe] * market.close[bar, SPY] * cost[owe] / 252.0)
         values[:, bar - first + 1] = value
-        _track_holdings(book, market, bar, value, invested, state, switches)
+        # Exposure and SwitchCount from the weights size x close / value (IWM and SPY, long or short)
+        iwm_value, spy_value = book.pos[IWM] * market.close[bar, IWM], book.pos[SPY] * market.close[bar, SPY]
+        invested += np.abs(iwm_value / value) + np.abs(spy_value / value) >= 0.02
+        _track_switches(book, iwm_value, spy_value, value, state, switches)
     return {"values": values, "book": book, "invested": invested, "switches": switches, "scheduled": scheduled,
             "log": logs, "decisions": decisions}
 

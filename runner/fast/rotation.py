@@ -98,40 +98,56 @@ def simulate(market: Market, combos: list[dict], settings, *, record: bool = Fal
     pending = np.zeros(n, dtype=int)
     month_value = np.zeros(n)
     last_value = np.full(n, float(settings.cash))
-    values = np.empty((n, sessions - first + 1))  # runs x (starting value + measured closes)
+    values = np.empty((n, sessions - first + 1))  # runs x (starting value + measured closes): see figures()
     values[:, 0] = settings.cash
-    has_breaker, breaker = ~np.isnan(p["breaker"]), np.nan_to_num(p["breaker"])
-    has_level, level = ~np.isnan(p["vix_level"]), np.nan_to_num(p["vix_level"])
+    has_breaker, breaker = ~np.isnan(p["breaker"]), -np.nan_to_num(p["breaker"])
+    vix = market.vix
+    with np.errstate(invalid="ignore"):  # VIX above each level at each close (sig.vix_filter_on, vectorised)
+        vix_above = ~np.isnan(levels)[None, :] & ~np.isnan(vix)[:, None] & (vix[:, None] > np.nan_to_num(levels)[None, :])
+    armed = np.zeros(n, dtype=bool)  # the breaker can still trip this month
+    daily = np.zeros(n, dtype=bool)  # VIX is read at every close this month
+    any_daily = bool(p["daily"].any())
     invested = np.zeros(n)
     state = np.zeros((n, 3))  # held-state key (see switch_key); all zero = "cash"
     switches = np.zeros(n, dtype=int)
     scheduled = np.zeros(n, dtype=int)
     logs = [[] for _ in range(n)] if record else None
     decisions = [[] for _ in range(n)] if record else None
-    modes = (("open", ~p["close_fill"]), ("close", p["close_fill"]))
+    by_mode = {"open": np.flatnonzero(~p["close_fill"]), "close": np.flatnonzero(p["close_fill"])}
+    waiting = np.zeros(n, dtype=bool)  # rows with a pending overlay change, set at the last close
+    mode_mask = {"open": ~p["close_fill"], "close": p["close_fill"]}
+    waiting_any = [False]
 
-    def trade(bar: int, at: str, mask: np.ndarray) -> None:
-        active = mask & (bar >= active_from)
+    def trade(bar: int, at: str) -> None:
+        mode_rows = by_mode[at]
+        if not len(mode_rows):
+            return
         k = decision_of[bar]
-        if k >= 0:
-            rows = np.flatnonzero(active)
-            if len(rows):
-                asset[rows] = assets[k, look_index[rows], rule_index[rows]]
-                vix_on[rows] = vix_table[k, level_index[rows]]
-                breaker_on[rows] = False
-                pending[rows] = NONE
-                month_value[rows] = last_value[rows]
-                weights = _weights(asset[rows], _risk(vix_on[rows], False, p, rows))
-                scheduled[rows] += 1
-                _log(rows, bar, "scheduled", weights)
-                book.rebalance(rows, weights, bar, market, at=at, measuring=True)
-            active = active & False
-        rows = np.flatnonzero(active & (pending != NONE))
+        if k >= 0:  # every run is active from the first measured session (require_history)
+            rows = mode_rows
+            asset[rows] = assets[k, look_index[rows], rule_index[rows]]
+            vix_on[rows] = vix_table[k, level_index[rows]]
+            breaker_on[rows] = False
+            pending[rows] = NONE
+            month_value[rows] = last_value[rows]
+            held = asset[rows] < 2
+            armed[rows] = held & has_breaker[rows] & (month_value[rows] > 0)
+            safe_month[rows] = np.where(armed[rows], month_value[rows], 1.0)
+            daily[rows] = held & p["daily"][rows]
+            weights = _weights(asset[rows], _risk(vix_on[rows], False, p, rows))
+            scheduled[rows] += 1
+            _log(rows, bar, "scheduled", weights)
+            book.rebalance(rows, weights, bar, market, at=at, measuring=True)
+            waiting[rows] = False
+            return
+        rows = np.flatnonzero(waiting & mode_mask[at]) if waiting_any[0] else ()
         if len(rows):
             weights = _weights(asset[rows], _risk(vix_on[rows], breaker_on[rows], p, rows))
             for code in (BREAKER, VIX):
                 _log(rows[pending[rows] == code], bar, REASONS[code], weights[pending[rows] == code])
             pending[rows] = NONE
+            waiting[rows] = False
+            waiting_any[0] = bool(waiting.any())
             book.rebalance(rows, weights, bar, market, at=at, measuring=True)
 
     def _log(rows, bar, reason, weights) -> None:
@@ -146,30 +162,45 @@ def simulate(market: Market, combos: list[dict], settings, *, record: bool = Fal
                 decisions[r].append({"date": date.date(), "iwm_return": iwm, "spy_return": spy,
                                      "vix": float(market.vix[bar - 1]), "asset": ASSETS[asset[r]], "weights": held})
 
+    pos, cash = book.pos, book.cash
+    safe_month = np.ones(n)  # month_value where the breaker is armed, 1 elsewhere (no division by zero)
     for bar in range(first, sessions):
-        book.filled[:] = False
-        trade(bar, "open", modes[0][1])
-        value = book.broker_step(bar, market, measuring=True)
-        trade(bar, "close", modes[1][1])
+        trade(bar, "open")
+        book.broker_step(bar, market, measuring=True)
+        close = market.close[bar]
+        iwm_value, spy_value = pos[IWM] * close[IWM], pos[SPY] * close[SPY]
+        value = cash + iwm_value
+        value += spy_value
+        value += pos[SLEEVE] * close[SLEEVE]
+        trade(bar, "close")
         # _watch_close: the breaker, then (daily timing) VIX, acted on at the next fill
-        watch = (bar >= active_from) & (asset >= 0) & (asset < 2)
-        before = _risk(vix_on, breaker_on, p, slice(None))
-        safe_month = np.where(month_value > 0, month_value, 1.0)
-        tripped = watch & ~breaker_on & has_breaker & (month_value > 0) & (value / safe_month - 1.0 < -breaker)
-        vix_now = has_level & (market.vix[bar] > level) if not math.isnan(market.vix[bar]) else np.zeros(n, dtype=bool)
-        flips = watch & ~tripped & p["daily"] & (vix_now != vix_on)
-        breaker_on |= tripped
-        vix_on ^= flips
-        after = _risk(vix_on, breaker_on, p, slice(None))
-        changed = ~((before >= 1.0) & (after >= 1.0)) & (before != after)
-        pending[tripped & changed] = BREAKER
-        pending[flips & changed] = VIX
+        tripped = armed & (value / safe_month - 1.0 < breaker)
+        if any_daily:
+            flips = daily & ~tripped & (vix_above[bar][level_index] != vix_on)
+            events = tripped | flips
+        else:
+            flips, events = None, tripped
+        if events.any():
+            rows = np.flatnonzero(events)
+            trip, flip = tripped[rows], (flips[rows] if flips is not None else np.zeros(len(rows), dtype=bool))
+            before = _risk(vix_on[rows], breaker_on[rows], p, rows)
+            breaker_on[rows[trip]] = True
+            armed[rows[trip]] = False
+            vix_on[rows[flip]] = ~vix_on[rows[flip]]
+            after = _risk(vix_on[rows], breaker_on[rows], p, rows)
+            changed = ~((before >= 1.0) & (after >= 1.0)) & (before != after)
+            pending[rows[trip & changed]] = BREAKER
+            pending[rows[flip & changed]] = VIX
+            waiting[rows[changed]] = True
+            waiting_any[0] = waiting_any[0] or bool(changed.any())
         last_value = value
         values[:, bar - first + 1] = value
-        _track_holdings(book, market, bar, value, invested, state, switches)
+        # Exposure and SwitchCount: weights size x close / value (long-only here, so no abs needed)
+        invested += iwm_value / value + spy_value / value >= 0.02
+        _track_switches(book, iwm_value, spy_value, value, state, switches)
 
-    return {"values": values, "book": book, "invested": invested, "switches": switches, "scheduled": scheduled,
-            "log": logs, "decisions": decisions}
+    return {"values": values, "book": book, "invested": invested, "switches": switches,
+            "scheduled": scheduled, "log": logs, "decisions": decisions}
 
 
 def switch_key(weights: np.ndarray, threshold: float = 0.02, step: float = 0.05) -> np.ndarray:
@@ -189,17 +220,12 @@ def switch_key(weights: np.ndarray, threshold: float = 0.02, step: float = 0.05)
     return key
 
 
-def _track_holdings(book: Book, market: Market, bar: int, value: np.ndarray, invested, state, switches) -> None:
-    """Exposure (invested sessions) and SwitchCount (held-state changes on sessions with fills) for one close,
-    from the IWM and SPY weights ``size x close / value`` the analyzers record."""
-    close = market.close[bar]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        iwm = book.pos[:, IWM] * close[IWM] / value
-        spy = book.pos[:, SPY] * close[SPY] / value
-    invested += np.abs(iwm) + np.abs(spy) >= 0.02
+def _track_switches(book: Book, iwm_value, spy_value, value, state, switches) -> None:
+    """SwitchCount: held-state changes, judged at the close of each session with fills (then forgotten)."""
     rows = np.flatnonzero(book.filled)
     if len(rows):
-        key = switch_key(np.column_stack([iwm[rows], spy[rows]]))
+        key = switch_key(np.column_stack([iwm_value[rows] / value[rows], spy_value[rows] / value[rows]]))
         moved = (key != state[rows]).any(axis=1)
         switches[rows[moved]] += 1
         state[rows] = key
+        book.filled[rows] = False
