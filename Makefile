@@ -25,6 +25,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/fast_engine.py
 
 clean:
 	rm -rf $(VENV) output .pytest_cache

@@ -11,41 +11,10 @@ import pytest
 
 from runner.engine import RunError, RunSettings, build_run, collect, execute
 from runner.fast import check_supported, full_params, run_fast, simulate
+from runner.fast.agreement import compare_engines, draw, levels_combo, rotation_combo, zscore_combo
 from runner.fast.rotation import switch_key
 
 COSTS = RunSettings(commission=0.0005, commission_per_share=0.005, slippage=0.0002)
-
-
-def rotation_combo(rng: random.Random) -> dict:
-    return {
-        "lookback": rng.choice([5, 21, 42, 63, 126, 200, 252]),
-        "vix_level": rng.choice([None, 18.0, 22.0, 30.0]),
-        "vix_scale": rng.choice([0.0, 0.25, 0.5]),
-        "vix_timing": rng.choice(["rebalance", "daily"]),
-        "breaker_drawdown": rng.choice([None, 0.02, 0.05, 0.10]),
-        "breaker_scale": rng.choice([0.0, 0.5, 1.0]),
-        "cash_rule": rng.choice([True, False]),
-        "allocation": rng.choice([0.25, 0.5, 0.9, 1.0]),
-        "fill": rng.choice(["open", "close"]),
-        "cash_buffer": rng.choice([0.0, 0.001, 0.01]),
-    }
-
-
-def levels_combo(rng: random.Random) -> dict:
-    target = rng.uniform(1.55, 1.75)
-    zone_low = target + rng.uniform(0.05, 0.25)
-    zone_high = zone_low + rng.uniform(0.05, 0.3)
-    return {"target": round(target, 3), "zone_low": round(zone_low, 3), "zone_high": round(zone_high, 3),
-            "stop": round(zone_high + rng.choice([0.0, 0.1]), 3), "rearm": rng.choice(["below_zone_top", "below_target", "immediate"]),
-            "mode": rng.choice(["rotation", "pair"]), "pair_size": rng.choice([0.3, 0.5, 1.0]),
-            "short_cost": rng.choice([0.0, 0.03]), "price": rng.choice(["raw", "adjusted"])}
-
-
-def zscore_combo(rng: random.Random) -> dict:
-    entry = rng.choice([0.5, 1.0, 1.5])
-    return {"lookback": rng.choice([20, 60, 126, 252]), "entry_z": entry, "exit_z": rng.choice([-0.5, 0.0, 0.25]),
-            "stop_z": rng.choice([None, entry + 1.0]), "mode": rng.choice(["rotation", "pair"]),
-            "pair_size": rng.choice([0.5, 0.8]), "short_cost": rng.choice([0.0, 0.02]), "price": rng.choice(["raw", "adjusted"])}
 
 
 def backtrader_run(name, feeds, settings, params):
@@ -123,6 +92,13 @@ def test_sweep_metrics_do_not_depend_on_chunking(feedset):
         for mine, theirs in zip(other, whole):
             assert mine.keys() == theirs.keys()
             assert all(mine[k] == pytest.approx(theirs[k], rel=1e-12, abs=1e-12) for k in mine), (mine, theirs)
+
+
+def test_compare_engines_reports_agreement(feedset):
+    table = compare_engines(draw(random.Random(5), 3), feedset.window("2020-01-01", "2021-06-30"), COSTS, jobs=1)
+    assert list(table["strategy"]) == ["rotation", "ratio-rotation", "ratio-z-rotation"]
+    assert table["decisions equal"].all() and table["trades equal"].all() and (table["rejected orders"] == 0).all()
+    assert (table["CAGR [%] diff"] <= 0.01).all() and (table["win rate diff [months]"] < 1).all()
 
 
 def test_switch_key_equal_exactly_when_labels_equal():
