@@ -10,7 +10,6 @@ own functions (``analyzers.stats``), so a sweep on it reports the same table as 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -20,7 +19,7 @@ from feeds import FeedSet
 from strategies.ratio import RatioMeanReversion, RollingRatioMeanReversion
 from strategies.rotation import RelativeStrengthRotation
 
-from ..engine import COMPARISON_COLUMNS, RunError, RunSettings, merged_params, resolve
+from ..engine import COMPARISON_COLUMNS, RunError, RunSettings, check_params, resolve
 from . import ratio, rotation
 from .book import TRADED, Book, Market
 
@@ -45,20 +44,11 @@ def check_supported(name: str) -> None:
 
 
 def full_params(name: str, combos: list[dict]) -> list[dict]:
-    """Every combination with the strategy's defaults and preset filled in, validated like the strategy does."""
+    """Every combination with the strategy's defaults and preset filled in, validated like the strategy does
+    (``engine.check_params``)."""
     entry = resolve(name)
     defaults = dict(entry.cls.params._getitems())
-    out = []
-    for combo in combos:
-        params = {**defaults, **merged_params(entry, combo)}
-        holder = object.__new__(entry.cls)  # the strategy's own validate_params, without building a Cerebro
-        holder.p = SimpleNamespace(**params)
-        try:
-            entry.cls.validate_params(holder)
-        except ValueError as exc:
-            raise RunError(f"strategy {entry.name!r}: {exc}") from None
-        out.append(params)
-    return out
+    return [{**defaults, **check_params(entry, combo)} for combo in combos]
 
 
 @dataclass
