@@ -210,26 +210,38 @@ def _shares(sizes: list[float] | None) -> str:
     return f"{text} shares"
 
 
-def check(name: str, feeds: FeedSet, settings: RunSettings, params: dict | None = None, *, cuts: int = DEFAULT_CUTS,
-          executor: str = "local", jobs: int | None = None, scheduler: str | None = None, progress: bool = True) -> Finding:
+def check(name: str, feeds: FeedSet, settings: RunSettings, params: dict | None = None, **options) -> Finding:
     """Run the detector for one registered strategy; the Finding names the first cut and order that differ."""
-    entry = resolve(name)
-    params = merged_params(entry, params)
+    return check_all([(name, params)], feeds, settings, **options)[0]
+
+
+def check_all(runs, feeds: FeedSet, settings: RunSettings, *, cuts: int = DEFAULT_CUTS, executor: str = "local",
+              jobs: int | None = None, scheduler: str | None = None, progress: bool = True) -> list[Finding]:
+    """The detector for several (name, params) runs at once: every full and cut run in one batch on the executor."""
     dates = cut_dates(feeds, cuts)
-    run = RunItem(entry.name, params, settings)
-    items = [CutItem(run)] + [CutItem(run, str(d.date())) for d in dates]
-    bar = Progress(len(items), f"runs of {entry.name}", enabled=progress)
+    batches = []
+    for name, params in runs:
+        entry = resolve(name)
+        run = RunItem(entry.name, merged_params(entry, params), settings)
+        batches.append([CutItem(run)] + [CutItem(run, str(d.date())) for d in dates])
+    items = [item for batch in batches for item in batch]
+    bar = Progress(len(items), "runs (full and cut)", enabled=progress)
     results = run_tasks(orders_task, items, feeds, executor=executor, jobs=jobs, scheduler=scheduler, progress=bar)
+    per_run = len(dates) + 1
+    return [_finding(batch[0].run.name, dates, results[i * per_run:(i + 1) * per_run], feeds.sessions)
+            for i, batch in enumerate(batches)]
+
+
+def _finding(name: str, dates: list[pd.Timestamp], results: list[dict], sessions: pd.DatetimeIndex) -> Finding:
     full = results[0]["orders"]
-    sessions = feeds.sessions
     compared = 0
     for cut, result in zip(dates, results[1:]):
         after = sessions[sessions.get_loc(cut) + 1]
         leak = compare_cut(full, result, cut, after)
         if leak:
-            return Finding(entry.name, dates, compared, leak)
+            return Finding(name, dates, compared, leak)
         compared += sum(1 for o in full if (o[0], o[1]) <= (after, OPEN))
-    return Finding(entry.name, dates, compared)
+    return Finding(name, dates, compared)
 
 
 # -- command line -------------------------------------------------------------------------------------------------
@@ -255,17 +267,15 @@ def cmd_lookahead(args: argparse.Namespace) -> int:
     for name in names:
         resolve(name)
     feeds = load_feeds(settings, config, runs=[(n, config["params"].get(n, {})) for n in names])
-    leaks = 0
-    for name in names:
-        finding = check(name, feeds, settings, config["params"].get(name), cuts=args.cuts,
-                        executor=args.executor or "local", jobs=config["run"].get("jobs"), scheduler=args.scheduler)
+    findings = check_all([(n, config["params"].get(n)) for n in names], feeds, settings, cuts=args.cuts,
+                         executor=args.executor or "local", jobs=config["run"].get("jobs"), scheduler=args.scheduler)
+    for finding in findings:
         span = f"{len(finding.cuts)} cuts {finding.cuts[0].date()} .. {finding.cuts[-1].date()}"
         if finding.leak:
-            leaks += 1
-            print(f"{name}: LOOK-AHEAD: {finding.leak}")
+            print(f"{finding.name}: LOOK-AHEAD: {finding.leak}")
             print("  the strategy read data it could not have had at that decision, e.g. data.close[0] in next_open "
                   "(that session's close); read prices with self.last_close(), self.closes(), self.trailing_return()")
         else:
-            print(f"{name}: PASS ({span}; {finding.compared} orders compared)")
+            print(f"{finding.name}: PASS ({span}; {finding.compared:,} orders compared over the cuts)")
     sys.stdout.flush()
-    return 1 if leaks else 0
+    return 1 if any(f.leak for f in findings) else 0
