@@ -182,7 +182,7 @@ def _tidy_legend(ax, title: str | None) -> None:
         label = re.sub(r" \(\d+ \w+\) C:", " close ", label.split("\n")[-1])
         seen.setdefault(label, handle)
     if seen:
-        ax.legend(list(seen.values()), list(seen), loc="upper left", fontsize=8, framealpha=0.85, ncol=len(seen),
+        ax.legend(list(seen.values()), list(seen), loc="best", fontsize=8, framealpha=0.85, ncol=len(seen),
                   title=title, title_fontsize=8, alignment="left")
 
 

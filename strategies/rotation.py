@@ -48,6 +48,26 @@ class PriceRatio(bt.Indicator):
         self.lines.ratio = self.data0 / self.data1
 
 
+class PlotLevel(bt.Indicator):
+    """A constant ``level`` drawn over its feed's panel (plot only; e.g. the VIX filter's level over VIX)."""
+
+    lines = ("level",)
+    params = (("level", 0.0),)
+    plotinfo = dict(subplot=False, plotname="level", plotlinevalues=False)
+    plotlines = dict(level=dict(color="tab:red", linestyle="--", linewidth=1.0))
+
+    def _plotlabel(self) -> list:
+        return []
+
+    def next(self) -> None:
+        self.lines.level[0] = self.p.level
+
+    def once(self, start: int, end: int) -> None:
+        out = self.lines.level.array
+        for i in range(start, end):
+            out[i] = self.p.level
+
+
 @register("rotation", description="IWM/SPY relative-strength rotation (published signal card)")
 class RelativeStrengthRotation(PortfolioStrategy):
     """Each month hold whichever of IWM and SPY has the higher trailing total return; cash when both are negative.
@@ -116,6 +136,9 @@ class RelativeStrengthRotation(PortfolioStrategy):
         self.vix = self.getdatabyname("VIX")
         self.spread = ReturnSpread(self.iwm, self.spy, period=self.p.lookback)
         self.price_ratio = PriceRatio(self.iwm, self.spy)
+        if self.p.vix_level is not None:  # the plot shows VIX (a signal-only feed) in a small panel, with the level
+            self.vix.plotinfo.plot = True
+            self.vix_level_line = PlotLevel(self.vix, level=float(self.p.vix_level), plotname=f"VIX filter {self.p.vix_level:g}")
         self._asset: str | None = None
         self._vix_on = self._breaker_on = False
         self._month_value = 0.0

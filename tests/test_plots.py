@@ -81,9 +81,21 @@ def test_backtrader_plot_panels_are_sized_by_kind(feeds):
         assert heights["SPY"] >= 2.0 and heights["IWM"] >= 2.0
         assert heights["SGOV"] < heights["SPY"] / 2  # the cash sleeve is small
         assert heights["SPY/IWM ratio"] >= 1.4  # level labels 1.95 / 2.13 / 2.35 do not collide
-        assert "VIX" not in heights  # the signal-only feed gets no panel
+        assert "VIX" not in heights  # the signal-only feed gets no panel where it plays no part
         legend_labels = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
         assert not any("BuySell" in s or "(None)" in s or "\n" in s for s in legend_labels)
+    finally:
+        plt.close(fig)
+
+
+def test_rotation_shows_vix_small_with_its_filter_level(feeds):
+    fig, traded, _ = _figure("rotation", feeds)
+    try:
+        vix = next(ax for ax in fig.axes if ax.get_legend() and ax.get_legend().get_texts()[0].get_text().startswith("VIX"))
+        spy = next(ax for ax in fig.axes if ax.get_legend() and ax.get_legend().get_texts()[0].get_text().startswith("SPY"))
+        assert vix.get_position().height < spy.get_position().height / 2 and "VIX" not in traded
+        level = [line for line in vix.get_lines() if line.get_label() == "VIX filter 30"]
+        assert level and set(pd.Series(level[0].get_ydata()).dropna()) == {30.0}
     finally:
         plt.close(fig)
 
