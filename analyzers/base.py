@@ -82,35 +82,62 @@ class _Recorder:
     def _tz(self):
         return getattr(self._clock, "_tz", None)
 
+    def date_index(self) -> pd.DatetimeIndex:
+        """The date of each measured bar."""
+        return self.built("dates", lambda: bar_dates(self._nums, self._tz()), copy=False)
+
     @property
     def dates(self) -> list[pd.Timestamp]:
-        """The date of each measured bar."""
+        """The date of each measured bar, as a list (grown bar by bar when read during the run)."""
         missing = self._nums[len(self._dates):]
-        if len(missing) > 64:  # in bulk (end of run) or one by one (read during the run)
-            self._dates.extend(bar_dates(missing, self._tz()))
+        if len(missing) > 64:
+            self._dates.extend(self.date_index()[len(self._dates):])
         else:
             self._dates.extend(pd.Timestamp(bar_date(num, self._tz())) for num in missing)
         return self._dates
 
+    def weight_row(self, i: int) -> dict:
+        """Measured bar ``i``: {"cash": broker cash / value, <feed name>: position value / value (0.0 when not held)}."""
+        value = self.values[i]
+        row = {CASH: self._cash[i] / value if value else 0.0}
+        positions = {j: size * close for j, size, close in self._held[i]}
+        for j, name in enumerate(self._names):
+            row[name] = positions[j] / value if value and j in positions else 0.0
+        return row
+
     @property
     def weight_rows(self) -> list[dict]:
-        """Per measured bar: {"cash": broker cash / value, <feed name>: position value / value} (0.0 when not held)."""
-        for i in range(len(self._rows), len(self.values)):
-            value = self.values[i]
-            row = {CASH: self._cash[i] / value if value else 0.0}
-            positions = {j: size * close for j, size, close in self._held[i]}
-            for j, name in enumerate(self._names):
-                row[name] = positions[j] / value if value and j in positions else 0.0
-            self._rows.append(row)
+        """``weight_row`` of every measured bar."""
+        self._rows.extend(self.weight_row(i) for i in range(len(self._rows), len(self.values)))
         return self._rows
 
-    def built(self, key: str, build):
-        """``build()``'s result, made once per recording length and copied for each reader."""
+    def weights_frame(self) -> pd.DataFrame:
+        """The weight rows as a DataFrame by date (the same numbers, built column by column)."""
+        values = self.values
+        if not values:
+            return pd.DataFrame([], index=pd.DatetimeIndex([]))
+        columns = {CASH: [cash / value if value else 0.0 for cash, value in zip(self._cash, values)]}
+        by_feed = [[0.0] * len(values) for _ in self._names]
+        for i, held in enumerate(self._held):
+            value = values[i]
+            for j, size, close in held:
+                by_feed[j][i] = size * close / value if value else 0.0
+        for j, name in enumerate(self._names):
+            columns[name] = by_feed[j]
+        return pd.DataFrame(columns, index=self.date_index(), dtype="float64")
+
+    def equity_series(self) -> pd.Series:
+        """The starting value on ``start_date``, then each measured close's value."""
+        index = pd.DatetimeIndex([self.start_date]).append(self.date_index())
+        return pd.Series([self.start_value, *self.values], index=index, name="value")
+
+    def built(self, key: str, build, copy: bool = True):
+        """``build()``'s result, made once per recording length (and copied for each reader)."""
         size, frame = self._frames.get(key, (-1, None))
         if size != len(self.values):
             frame = build()
             self._frames[key] = (len(self.values), frame)
-        return frame.copy()
+        return frame.copy() if copy else frame
 
 
 class MeasuredAnalyzer(bt.Analyzer):
@@ -122,7 +149,7 @@ class MeasuredAnalyzer(bt.Analyzer):
     the first session, when there is no warm-up). All analyzers of one strategy share one recording.
 
     Reads: broker value and cash, every data's position and close. Gives subclasses: ``dates``, ``values``,
-    ``weight_rows``, ``start_value``, ``start_date``, ``measuring()``, ``equity()``, ``weights()``.
+    ``weight_rows``, ``last_weights()``, ``start_value``, ``start_date``, ``measuring()``, ``equity()``, ``weights()``.
     """
 
     def start(self) -> None:
@@ -150,12 +177,15 @@ class MeasuredAnalyzer(bt.Analyzer):
         """Portfolio value by date: the starting value on ``start_date``, then each measured close."""
         if not self.values:
             return pd.Series(dtype=float, name="value")
-        return self._recorder.built("equity", lambda: pd.Series(
-            [self.start_value, *self.values], index=pd.DatetimeIndex([self.start_date, *self.dates]), name="value"))
+        return self._recorder.built("equity", self._recorder.equity_series)
 
     def weights(self) -> pd.DataFrame:
         """Weight of each feed and of broker cash by measured date (fractions of portfolio value)."""
-        return self._recorder.built("weights", lambda: pd.DataFrame(self.weight_rows, index=pd.DatetimeIndex(self.dates)))
+        return self._recorder.built("weights", self._recorder.weights_frame)
+
+    def last_weights(self) -> dict:
+        """The latest measured bar's weight row (see ``weights``)."""
+        return self._recorder.weight_row(-1)
 
     def cash_names(self) -> set[str]:
         """Feeds that are cash (the cash sleeve), plus broker cash."""

@@ -67,7 +67,7 @@ class SwitchCount(MeasuredAnalyzer):
         if self._filled_today:
             bar = len(self.values) - 1
             self._fill_bars.add(bar)
-            label = holding_label(self.weight_rows[-1], self._cash_names, self.p.threshold)
+            label = holding_label(self.last_weights(), self._cash_names, self.p.threshold)
             if label != self._state:
                 self._switches.append({"date": bar, "from": self._state, "to": label})
                 self._state = label

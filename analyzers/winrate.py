@@ -68,15 +68,20 @@ class MonthlyWinRate(MeasuredAnalyzer):
             bench = stats.monthly_returns(curve)
         self.rets.update(self._summary(returns, bench))
         self.rets["Benchmark"] = getattr(self._bench, "_name", None)
+        # per year on plain arrays (the two series share their month-end index)
+        years = returns.index.year.to_numpy()
+        values = returns.to_numpy()
+        bench_values = None if bench is None else bench.to_numpy()
         self.rets["by_year"] = {
-            int(year): self._summary(returns[returns.index.year == year], None if bench is None else bench[bench.index.year == year])
-            for year in sorted(set(returns.index.year))
+            int(year): self._summary(values[years == year], None if bench_values is None else bench_values[years == year])
+            for year in sorted(set(years.tolist()))
         }
         self.rets["returns"] = returns
         self.rets["benchmark_returns"] = bench
 
     @staticmethod
-    def _summary(returns: pd.Series, bench: pd.Series | None) -> dict:
+    def _summary(returns, bench) -> dict:
+        """Counts and rates of ``returns`` (a Series or array) and, when given, of beating ``bench`` (aligned)."""
         months, wins = len(returns), int((returns > 0).sum())
         beat = None if bench is None else int((returns > bench).sum())
         return {

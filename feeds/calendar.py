@@ -103,3 +103,12 @@ def bar_dates(nums, tz=None) -> pd.DatetimeIndex:
     if tz is None and bool(np.all(nums - days < _LAST_SAFE_FRACTION)):
         return pd.DatetimeIndex((days.astype("int64") - _EPOCH_ORDINAL).astype("datetime64[D]").astype("datetime64[s]"))
     return pd.DatetimeIndex([pd.Timestamp(bar_date(n, tz)) for n in nums])
+
+
+def datetime_numbers(stamps: pd.DatetimeIndex) -> np.ndarray:
+    """``bt.date2num`` of every timestamp, as PandasData computes it bar by bar. Naive midnight timestamps (daily
+    bars) are whole day ordinals, computed at once; any other timestamp goes through ``bt.date2num``."""
+    if stamps.tz is None and len(stamps) and bool((stamps == stamps.normalize()).all()):
+        days = stamps.to_numpy().astype("datetime64[D]").astype("int64")
+        return (days + _EPOCH_ORDINAL).astype("float64")
+    return np.array([bt.date2num(ts.to_pydatetime()) for ts in stamps], dtype="float64")

@@ -7,6 +7,8 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
+from .calendar import datetime_numbers
+
 ADJUSTED_COLUMNS = ("open", "high", "low", "close", "volume", "raw_close")
 
 
@@ -70,7 +72,7 @@ class TotalReturnData(bt.feeds.PandasData):
             column = frame.iloc[:, self._colmapping[alias]]
             self._arrays.append((getattr(self.lines, alias), np.ascontiguousarray(column.to_numpy(dtype="float64"))))
         stamps = frame.index if self._colmapping["datetime"] is None else pd.DatetimeIndex(frame.iloc[:, self._colmapping["datetime"]])
-        self._dtnums = np.array([bt.date2num(ts.to_pydatetime()) for ts in stamps], dtype="float64")
+        self._dtnums = datetime_numbers(pd.DatetimeIndex(stamps))
         self._line_buffers = list(self.lines)
         self._clock_line = self.lines.datetime
 

@@ -215,3 +215,16 @@ def test_same_month_before_bounds_the_month_exactly():
         assert bt.num2date(bound - 1e-9).date().month == month and bt.num2date(bound - 0.5).date().month == month
         assert bt.num2date(float(round(bound))).date() == (day + pd.offsets.MonthBegin(1)).date()
     assert same_month_before(num, tz=object()) == float("-inf")
+
+
+def test_datetime_numbers_equal_backtrader_date2num():
+    import backtrader as bt
+    import numpy as np
+
+    from feeds.calendar import datetime_numbers
+
+    for stamps in (pd.date_range("1995-01-01", "2030-12-31", freq="D"), pd.date_range("2020-01-01", periods=300, freq="37min"),
+                   pd.date_range("2020-01-01", periods=30, freq="D").as_unit("s"),
+                   pd.date_range("2020-01-01", periods=30, freq="D", tz="America/New_York")):
+        expected = np.array([bt.date2num(ts.to_pydatetime()) for ts in stamps])
+        np.testing.assert_array_equal(datetime_numbers(stamps), expected)
