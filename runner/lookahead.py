@@ -273,8 +273,9 @@ def cmd_lookahead(args: argparse.Namespace) -> int:
         span = f"{len(finding.cuts)} cuts {finding.cuts[0].date()} .. {finding.cuts[-1].date()}"
         if finding.leak:
             print(f"{finding.name}: LOOK-AHEAD: {finding.leak}")
-            print("  the strategy read data it could not have had at that decision, e.g. data.close[0] in next_open "
-                  "(that session's close); read prices with self.last_close(), self.closes(), self.trailing_return()")
+            print("  the strategy read data it could not have had at that decision (a later bar, or data.close[0] in "
+                  "next_open: that session's close); read prices with self.last_close(), self.closes(), "
+                  "self.trailing_return()")
         else:
             print(f"{finding.name}: PASS ({span}; {finding.compared:,} orders compared over the cuts)")
     sys.stdout.flush()

@@ -87,7 +87,9 @@ def discover() -> None:
 def load_user_module(spec: str) -> None:
     """Import a user's module (a dotted name or a path to a .py file) so its ``register`` calls run.
 
-    Its source is kept (``user_modules()``) so that other processes, e.g. Dask workers, can load the same code."""
+    Its source is kept (``user_modules()``) so that other processes, e.g. Dask workers, can load the same code.
+    The package's own strategies are registered first, so a user's class never takes their names."""
+    discover()
     if spec.endswith(".py"):
         path = Path(spec)
         if not path.is_file():

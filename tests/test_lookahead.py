@@ -134,3 +134,25 @@ def test_trend_filter_example_passes_and_decides_like_pandas(clean_registry, fee
     assert [d for d in decisions.index] == list(firsts.date)
     assert decisions["above"].tolist() == (close.shift(1) > average)[firsts].tolist()
     assert decisions["average"].to_numpy() == pytest.approx(average[firsts].to_numpy(), rel=1e-12)
+
+
+def test_a_read_of_the_next_bar_in_next_is_caught(clean_registry, feeds, raw_csv):
+    from strategies import PortfolioStrategy, register
+
+    @register("peek-tomorrow")
+    class PeekTomorrow(PortfolioStrategy):
+        """In next (orders fill at the next open): SPY when tomorrow's close is above today's, read as close[1]."""
+
+        def next(self):
+            if not self.warming_up():
+                spy = self.getdatabyname("SPY")
+                tomorrow = spy.close[1] if len(spy) < spy.buflen() else spy.close[0]
+                self.rebalance({"SPY": 1.0} if tomorrow > spy.close[0] else {"SGOV": 1.0}, at="close")
+
+    finding = check("peek-tomorrow", feeds, SETTINGS, cuts=4, jobs=1, progress=False)
+    # Independently: the cut run sees no close after the cut, so it holds cash where the full run, seeing the next
+    # close above the cut's, buys SPY; the first such cut is the first to differ.
+    close = raw_csv("SPY")["Adj Close"]
+    first = next(c for c in finding.cuts if close.shift(-1)[c] > close[c])
+    assert finding.leak.startswith(f"orders differ on {first.date()} (placed after that session's close) when the data "
+                                   f"end at {first.date()}: ")

@@ -2,6 +2,8 @@
 loaded with --module run on Dask workers too (a sweep on a LocalCluster equals the same sweep in this process)."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -34,6 +36,16 @@ def test_a_taken_name_is_refused_naming_both_sides(clean_registry):
         "cannot take the name 'rotation': it is already used by RelativeStrengthRotation (strategies.rotation); "
         "register it under another name"
     )
+
+
+def test_a_user_file_never_takes_a_builtin_name_even_when_loaded_first(tmp_path):
+    path = tmp_path / "dup.py"
+    path.write_text('from strategies import PortfolioStrategy, register\n\n@register("rotation")\nclass X(PortfolioStrategy):\n    pass\n')
+    done = subprocess.run([sys.executable, str(ROOT / "run_backtest.py"), "list", "--module", str(path)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 2 and done.stderr.strip() == (
+        f"error: register('rotation'): X ({path.resolve()}) cannot take the name 'rotation': it is already used by "
+        "RelativeStrengthRotation (strategies.rotation); register it under another name")
 
 
 def test_two_files_claiming_one_name_are_named_and_reloading_a_file_is_fine(clean_registry, tmp_path):
