@@ -28,6 +28,7 @@ import pandas as pd
 
 from feeds import FeedSet
 
+from .config import ConfigError
 from .engine import RunItem, RunSettings, build_run, execute, merged_params, resolve
 from .executors import Progress, run_tasks
 
@@ -262,6 +263,8 @@ def cmd_lookahead(args: argparse.Namespace) -> int:
     from .cli import load_feeds, resolve_run
     from .compare import default_names
 
+    if args.cuts < 1:
+        raise ConfigError(f"--cuts must be a whole number >= 1, not {args.cuts}")
     settings, config = resolve_run(args)
     names = config["strategies"] or default_names()
     for name in names:

@@ -17,7 +17,7 @@ from runner.engine import RunSettings, run_one, warmup_for
 from runner.lookahead import CLOSE, OPEN, check, compare_cut, cut_dates, cut_feeds
 
 ROOT = Path(__file__).resolve().parent.parent
-START, END, CUTS = "2019-01-01", "2021-12-31", 8  # the ratio strategies trade from 2020 on
+START, END, CUTS = "2019-01-01", "2021-12-31", 6  # the ratio strategies trade from 2020 on
 SETTINGS = RunSettings(start=START, end=END)
 
 LEAKY = '''
