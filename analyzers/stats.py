@@ -48,7 +48,7 @@ def daily_returns(equity: pd.Series) -> pd.Series:
     """Session returns: value / previous value - 1 (one fewer than the values)."""
     values = _columns(equity)
     if values is not None:
-        return pd.DataFrame(values[1:] / values[:-1] - 1.0, index=equity.index[1:], columns=equity.columns)
+        return pd.DataFrame(values[1:] / values[:-1] - 1.0, index=equity.index[1:], columns=equity.columns, copy=False)
     return equity.pct_change().iloc[1:]
 
 
@@ -101,7 +101,8 @@ def drawdown(equity: pd.Series) -> pd.Series:
     """Drawdown [fraction, <= 0] of each value from the running peak."""
     values = _columns(equity)
     if values is not None:
-        return pd.DataFrame(values / np.maximum.accumulate(values, axis=0) - 1.0, index=equity.index, columns=equity.columns)
+        return pd.DataFrame(values / np.maximum.accumulate(values, axis=0) - 1.0, index=equity.index, columns=equity.columns,
+                            copy=False)
     return equity / equity.cummax() - 1.0
 
 
@@ -132,7 +133,7 @@ def monthly_returns(equity: pd.Series) -> pd.Series:
         month_end = values[1:][last]
         previous = np.vstack([values[:1], month_end[:-1]])
         index = months[last].to_timestamp(how="end").normalize()
-        return pd.DataFrame(month_end / previous - 1.0, index=index, columns=equity.columns)
+        return pd.DataFrame(month_end / previous - 1.0, index=index, columns=equity.columns, copy=False)
     month_end = equity.iloc[1:].groupby(equity.index[1:].to_period("M")).last()
     previous = month_end.shift(1)
     previous.iloc[0] = equity.iloc[0]

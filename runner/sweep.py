@@ -168,7 +168,8 @@ def evaluate(name: str, combos: list[dict], feeds: FeedSet, settings: RunSetting
         from . import fast
 
         parts = 1 if executor == "local" and jobs == 1 else (jobs or os.cpu_count() or 1)
-        tasks = [fast.chunks(name, combos, settings, parts=parts, start=a, end=b) for a, b in windows]
+        # the callers (run_sweep, run_walkforward, verify) pass combinations check_grid has validated
+        tasks = [fast.chunks(name, combos, settings, parts=parts, start=a, end=b, validate=False) for a, b in windows]
         flat = [t for per_window in tasks for t in per_window]
         bar = Progress(len(combos) * len(windows), "combinations", enabled=progress)
         done = iter(run_tasks(fast.chunk_task, flat, feeds, executor=executor, jobs=jobs, scheduler=scheduler,
