@@ -190,8 +190,10 @@ def _data_section(feeds, results=()) -> str:
 
 
 # -- sweep and walk-forward ---------------------------------------------------------------------------------------
-def sweep_report(table: pd.DataFrame, strategy: str, metric: str, x: str | None, y: str | None, settings, feeds) -> str:
-    """The sweep's report: the interactive heatmap of ``metric`` over ``x``/``y`` and the full results table."""
+def sweep_report(table: pd.DataFrame, strategy: str, metric: str, x: str | None, y: str | None, settings, feeds,
+                 *, engine: str = "backtrader", verified: pd.DataFrame | None = None) -> str:
+    """The sweep's report: the interactive heatmap of ``metric`` over ``x``/``y``, the best combinations re-run on
+    Backtrader when ``verified`` is given, and the full results table."""
     import plotly.graph_objects as go
 
     from .sweep import heatmap_grid
@@ -204,7 +206,7 @@ def sweep_report(table: pd.DataFrame, strategy: str, metric: str, x: str | None,
                                    texttemplate="%{text}", colorscale="Viridis", colorbar=dict(title=metric),
                                    hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>{metric}=%{{z:.2f}}<extra></extra>"))
         fig.update_layout(title=f"{strategy}: {metric} over {x} and {y}", xaxis=dict(title=x, type="category"),
-                          yaxis=dict(title=y, type="category"), hovermode="closest")
+                          yaxis=dict(title=y, type="category", autorange="reversed"), hovermode="closest")
         sections.append(_section("Heatmap", chart(fig, "heatmap", 120 + 40 * max(6, len(grid.index)))))
     from .engine import COMPARISON_COLUMNS
 
@@ -212,15 +214,18 @@ def sweep_report(table: pd.DataFrame, strategy: str, metric: str, x: str | None,
     ranked.index = ranked.index + 1
     ranked.index.name = "rank"
     params = [c for c in table.columns if c not in COMPARISON_COLUMNS]
+    if verified is not None:
+        sections.append(_section(f"The {len(verified)} best re-run on the Backtrader engine",
+                                 html_table(verified, index=False, param_columns=params)))
     sections.append(_section(f"All {len(table)} combinations, best {metric} first",
                              html_table(ranked, scroll=True, param_columns=params)))
     sections.append(_data_section(feeds))
     return page(f"Sweep of {strategy}", f"{feeds.start.date()} .. {feeds.end.date()}, metric {_text(metric)}, "
-                f"starting cash {settings.cash:,.0f}", sections)
+                f"{_text(engine)} engine, starting cash {settings.cash:,.0f}", sections)
 
 
 def walkforward_report(table: pd.DataFrame, stitched: pd.Series, benchmark: pd.Series, facts: dict, strategy: str,
-                       metric: str, settings, feeds) -> str:
+                       metric: str, settings, feeds, *, engine: str = "backtrader") -> str:
     """The walk-forward's report: stitched out-of-sample equity against buy and hold, in/out-of-sample bars per
     window, the windows table and the summary."""
     import plotly.graph_objects as go
@@ -235,7 +240,8 @@ def walkforward_report(table: pd.DataFrame, stitched: pd.Series, benchmark: pd.S
             equity.add_vrect(x0=first, x1=last, fillcolor="#4c72b0", opacity=0.06, line_width=0)
     equity.update_layout(title="Stitched out-of-sample equity (shaded: alternate out-of-sample windows)",
                          yaxis=dict(type="log", title="Portfolio value"))
-    windows = [p.split("..")[0][:4] + "-" + p.split("..")[1][:4] for p in table["out-of-sample"]]
+    years = [(p.split("..")[0][:4], p.split("..")[1][:4]) for p in table["out-of-sample"]]
+    windows = [first if first == last else f"{first}-{last}" for first, last in years]
     bars = go.Figure([
         go.Bar(x=windows, y=table[f"in-sample {metric}"], name="in-sample best"),
         go.Bar(x=windows, y=table[f"out-of-sample {metric}"], name="out of sample"),
@@ -252,4 +258,5 @@ def walkforward_report(table: pd.DataFrame, stitched: pd.Series, benchmark: pd.S
         _data_section(feeds),
     ]
     return page(f"Walk-forward of {strategy}", f"{feeds.start.date()} .. {feeds.end.date()}, metric {_text(metric)}, "
+                f"in-sample search: {_text(engine)} engine, out-of-sample runs: backtrader engine, "
                 f"starting cash {settings.cash:,.0f}", sections)

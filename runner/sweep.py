@@ -286,19 +286,20 @@ def heatmap_grid(table: pd.DataFrame, x: str, y: str, metric: str) -> pd.DataFra
     return labelled.pivot_table(index=y, columns=x, values=metric, aggfunc="max", sort=False)
 
 
-def heatmap(table: pd.DataFrame, x: str, y: str, metric: str, path: str | Path, title: str = "") -> Path:
+def heatmap(table: pd.DataFrame, x: str, y: str, metric: str, path: str | Path, title: str = "", context: str = "") -> Path:
     """``heatmap_figure`` saved as PNG (atomically)."""
     import matplotlib.pyplot as plt
 
-    fig = heatmap_figure(table, x, y, metric, title)
+    fig = heatmap_figure(table, x, y, metric, title, context)
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=130, format="png"))
     plt.close(fig)
     return Path(path)
 
 
-def heatmap_figure(table: pd.DataFrame, x: str, y: str, metric: str, title: str = ""):
+def heatmap_figure(table: pd.DataFrame, x: str, y: str, metric: str, title: str = "", context: str = ""):
     """A heatmap of ``metric`` over parameters ``x`` and ``y`` (the best value over any other parameters), each
-    cell printed to 2 decimals, the metric and the parameters in the title."""
+    cell printed to 2 decimals, the metric and the parameters in the title (after ``context``, e.g. the strategy
+    and period)."""
     import matplotlib.pyplot as plt
 
     pivot = heatmap_grid(table, x, y, metric)
@@ -318,7 +319,8 @@ def heatmap_figure(table: pd.DataFrame, x: str, y: str, metric: str, title: str 
             ax.text(j, i, text, ha="center", va="center", fontsize=9,
                     color="black" if not math.isnan(value) and value > middle else "white")
     others = [c for c in table.columns if c not in (x, y) and c not in COMPARISON_COLUMNS]
-    ax.set_title(title or f"{metric} by {x} and {y}" + (f"\n(best over {', '.join(others)})" if others else ""))
+    ax.set_title(title or (f"{context}: " if context else "") + f"{metric} by {x} and {y}"
+                 + (f"\n(best over {', '.join(others)})" if others else ""))
     fig.colorbar(image, ax=ax, label=metric)
     fig.tight_layout()
     return fig
@@ -438,9 +440,11 @@ def cmd_sweep(args) -> int:
         print(f"\nThe {len(checked)} best re-run on the Backtrader engine (fast | backtrader | difference):")
         print(verify_text(checked, keys))
     if x and y:
-        written.append(heatmap(table, x, y, options["metric"], output / "heatmap.png"))
+        written.append(heatmap(table, x, y, options["metric"], output / "heatmap.png",
+                               context=f"{options['strategy']}, {feeds.start.date()} .. {feeds.end.date()}"))
     from .html_report import sweep_report, write_report
 
-    written.append(write_report(output, sweep_report(table, options["strategy"], options["metric"], x, y, settings, feeds)))
+    written.append(write_report(output, sweep_report(table, options["strategy"], options["metric"], x, y, settings, feeds,
+                                                     engine=engine, verified=checked)))
     print("\nWrote: " + ", ".join(str(p) for p in written))
     return 0

@@ -264,6 +264,6 @@ def cmd_walkforward(args) -> int:
     from .html_report import walkforward_report, write_report
 
     written.append(write_report(output, walkforward_report(table, stitched, benchmark, facts, options["strategy"],
-                                                           options["metric"], settings, feeds)))
+                                                           options["metric"], settings, feeds, engine=options["engine"])))
     print("\nWrote: " + ", ".join(str(p) for p in written))
     return 0
