@@ -134,7 +134,7 @@ def max_combinations(args, section: dict) -> int:
 def estimate_line(name: str, count: int, seconds: float, workers: int) -> str:
     """What the first run took and how long the rest should take."""
     rest = seconds * (count - 1) / max(1, min(workers, count - 1))
-    shown = f"{rest / 60:.1f} min" if rest >= 120 else f"{rest:.0f} s"
+    shown = f"{rest / 60:.1f} min" if rest >= 120 else f"{rest:.0f} s" if rest >= 10 else f"{rest:.1f} s"
     return (f"{name}: {count:,} runs; the first took {seconds:.2f} s, so the other {count - 1:,} should take about "
             f"{shown} on {workers} process(es)")
 

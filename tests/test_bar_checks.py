@@ -150,3 +150,14 @@ def test_bil_must_reach_sgov_first_bar(tmp_path):
     assert prepare_feeds("2019-01-01", "2019-12-31", source=source).end == pd.Timestamp("2019-12-31")
     with pytest.raises(DataError, match=r"cash sleeve: BIL .* is needed for the sessions from .* to 2020-06-01 .*last row is 2019-12-31"):
         prepare_feeds("2020-01-01", "2020-12-31", source=source)
+
+
+def test_check_data_command_reports_flags(tmp_path, capsys):
+    from feeds.check_data import main as check_data
+
+    assert check_data(["bundled"]) == 0
+    out = capsys.readouterr().out
+    assert "IWM    largest one-day move" in out and "flagged bars: 1" not in out
+    csv_folder(tmp_path, times_100("2019-05-31"))
+    assert check_data([f"csv:{tmp_path}"]) == 1
+    assert "IWM Open on 2019-05-31" in capsys.readouterr().out
