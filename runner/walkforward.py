@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analyzers import stats
 from feeds import FeedSet
 from feeds.atomic import atomic_write
 
@@ -135,9 +136,9 @@ def run_walkforward(
 
 def summary(table: pd.DataFrame, stitched: pd.Series, metric: str) -> dict:
     """In-sample best (mean over windows) next to the stitched out-of-sample result."""
-    years = (stitched.index[-1] - stitched.index[0]).days / 365.25
-    cagr = 100 * ((stitched.iloc[-1] / stitched.iloc[0]) ** (1 / years) - 1) if years > 0 else float("nan")
-    drawdown = 100 * (stitched / stitched.cummax() - 1).min()
+    annual = stats.annualisable(stitched.index[0], stitched.index[-1])
+    cagr = stats.cagr(stitched) if annual else float("nan")  # n/a when the stitched period is shorter than a year
+    drawdown, _ = stats.max_drawdown(stitched)
     return {
         f"mean in-sample best {metric}": float(table[f"in-sample {metric}"].mean()),
         f"mean out-of-sample {metric}": float(table[f"out-of-sample {metric}"].mean()),
@@ -253,7 +254,7 @@ def cmd_walkforward(args) -> int:
           f"in-sample search on the {options['engine']} engine, out-of-sample runs on backtrader):")
     print(format_table(table, param_columns=list(options["grid"]), index=False))
     for key, value in facts.items():
-        print(f"  {key}: {value:,.2f}")
+        print(f"  {key}: {'n/a' if value != value else f'{value:,.2f}'}")
     output = Path(options["output"] or DEFAULT_OUTPUT)
     written = write_table(table, output, "walkforward", {"strategy": options["strategy"], "in-sample engine": options["engine"],
                                                            "out-of-sample engine": "backtrader", "settings": settings.__dict__,
