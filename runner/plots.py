@@ -273,7 +273,8 @@ def comparison_figure(results: Sequence[RunResult], path: str | Path | None = No
     top.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
     top.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     top.set_ylabel("Portfolio value (log)")
-    start, end = shown[0].equity.index[0], shown[0].equity.index[-1]
+    # an equity curve starts with the starting value on the session before the first measured one
+    start, end = shown[0].equity.index[min(1, len(shown[0].equity) - 1)], shown[0].equity.index[-1]
     top.set_title(f"Equity curves, {start.date()} .. {end.date()} (bold: {', '.join(sorted(standout)) or 'none'})", loc="left")
     handles, labels = top.get_legend_handles_labels()
     order = sorted(range(len(labels)), key=lambda i: [r.name for r in shown].index(labels[i]))

@@ -140,12 +140,13 @@ def results(feeds):
                    jobs=1, progress=lambda line: None)
 
 
-def test_comparison_figure_reads(results):
+def test_comparison_figure_reads(results, feeds):
     from runner.plots import comparison_figure
 
     fig = comparison_figure(results)
     try:
         top = fig.axes[0]
+        assert f"{feeds.start.date()} .. {feeds.end.date()}" in top.get_title(loc="left")  # the measured period
         widths = {line.get_label(): line.get_linewidth() for line in top.get_lines()}
         assert widths["rotation"] > widths["ratio-pair"] and widths["buy-hold-spy"] > widths["ratio-rotation"]
         assert len([t for t in top.get_yticklabels() if t.get_text()]) >= 3  # a log axis one can read
