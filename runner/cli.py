@@ -19,6 +19,7 @@ from feeds.cerebro import check_costs
 from .config import ConfigError, load_config, parse_param, to_toml
 from .engine import RunError, RunSettings, check_params, resolve, warmup_for
 from .executors import TaskError
+from .output import OutputError, RunFolder
 
 PLUGINS = ("runner.sweep", "runner.walkforward", "runner.lookahead")
 DEFAULT_OUTPUT = "output/latest"
@@ -144,48 +145,54 @@ def load_feeds(settings: RunSettings, config: dict, runs=()) -> FeedSet:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare, default_names
+    from .html_report import compare_report, write_report
     from .plots import comparison_figure, ratio_figure
-    from .report import claims_caveat, claims_display, claims_table, comparison_table, format_table, write_outputs
+    from .report import claims_caveat, claims_display, claims_table, comparison_table, format_table, write_outputs, write_run_tables
 
     settings, config = resolve_run(args)
     names = config["strategies"] or default_names()
     for name in names:
         resolve(name)
     config["strategies"] = names
-    output = Path(config["run"].get("output") or DEFAULT_OUTPUT)
     plots = config["run"].get("plots", True)
-    feeds = load_feeds(settings, config, [(n, config["params"].get(n, {})) for n in names])
-    started = time.perf_counter()
-    results = compare(names, feeds, settings, config["params"], jobs=config["run"].get("jobs"),
-                      plot_dir=output / "plots" if plots else None)
-    print(f"\nComparison, {feeds.start.date()} .. {feeds.end.date()} ({time.perf_counter() - started:.1f} s):")
-    print(format_table(comparison_table(results)))
-    if any(len(r.equity) > 1 and not annualisable(r.equity.index[0], r.equity.index[-1]) for r in results):
-        print(f"note: the period is shorter than a year (under {MIN_ANNUAL_DAYS} days), so annualised figures are n/a")
-    claims = None
-    rotation = next((r for r in results if r.name == "rotation"), None)
-    if rotation is not None:
-        claims = claims_table(rotation, settings)
-        print("\nRotation: published claims vs measured")
-        print(format_table(claims_display(claims)))
-        caveat = claims_caveat(settings)
-        if caveat:
-            print(caveat)
-    for r in results:
-        if r.rejected_orders:
-            print(f"warning: {r.name}: {r.rejected_orders} order(s) rejected by the broker")
-    written = write_outputs(output, results, settings, feeds, to_toml(config), claims)
-    if plots:
-        comparison_figure(results, output / "comparison.png", show=args.show)
-        ratio_figure(feeds, output / "spy_iwm_ratio.png", results=results, show=args.show)
-        written += [output / "comparison.png", output / "spy_iwm_ratio.png"] + sorted((output / "plots").glob("*.png"))
-    from .html_report import compare_report, write_report
-
-    written.append(write_report(output, compare_report(results, settings, feeds, claims, claims_caveat(settings))))
-    print(f"\nWrote {len(written)} files to {output}/:")
-    for path in written:
-        print(f"  {path}")
+    with RunFolder(config["run"].get("output") or DEFAULT_OUTPUT, args.argv, config) as run:
+        output = run.path
+        feeds = load_feeds(settings, config, [(n, config["params"].get(n, {})) for n in names])
+        started = time.perf_counter()
+        results = compare(names, feeds, settings, config["params"], jobs=config["run"].get("jobs"),
+                          plot_dir=output / "plots" if plots else None)
+        print(f"\nComparison, {feeds.start.date()} .. {feeds.end.date()} ({time.perf_counter() - started:.1f} s):")
+        print(format_table(comparison_table(results)))
+        if any(len(r.equity) > 1 and not annualisable(r.equity.index[0], r.equity.index[-1]) for r in results):
+            print(f"note: the period is shorter than a year (under {MIN_ANNUAL_DAYS} days), so annualised figures are n/a")
+        claims = None
+        rotation = next((r for r in results if r.name == "rotation"), None)
+        if rotation is not None:
+            claims = claims_table(rotation, settings)
+            print("\nRotation: published claims vs measured")
+            print(format_table(claims_display(claims)))
+            caveat = claims_caveat(settings)
+            if caveat:
+                print(caveat)
+        for r in results:
+            if r.rejected_orders:
+                print(f"warning: {r.name}: {r.rejected_orders} order(s) rejected by the broker")
+        write_outputs(output, results, settings, feeds, to_toml(config), claims)
+        write_run_tables(output, results, drop=feeds.signal_only)
+        if plots:
+            comparison_figure(results, output / "comparison.png", show=args.show)
+            ratio_figure(feeds, output / "spy_iwm_ratio.png", results=results, show=args.show)
+        write_report(output, compare_report(results, settings, feeds, claims, claims_caveat(settings)))
+        run.commit(feeds.sources)
+    print_written(run)
     return 0
+
+
+def print_written(run: RunFolder) -> None:
+    """The files a command wrote, under their final folder."""
+    print(f"\nWrote {len(run.files)} files to {run.target}/:")
+    for path in run.files:
+        print(f"  {path}")
 
 
 def cmd_signal(args: argparse.Namespace) -> int:
@@ -221,9 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help")):
         argv = ["compare", *argv]
     args = parser.parse_args(argv)
+    args.argv = ["run_backtest.py", *argv]  # the command line, for run.json
     try:
         return args.func(args)
-    except (DataError, RunError, ConfigError, TaskError, ValueError, KeyError, FileNotFoundError, tomllib.TOMLDecodeError) as exc:
+    except (DataError, RunError, ConfigError, TaskError, OutputError, ValueError, KeyError, FileNotFoundError,
+            tomllib.TOMLDecodeError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)
         return 2

@@ -6,8 +6,11 @@ return small results (metrics, not strategies), so memory stays flat as the numb
 """
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
+import threading
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -19,6 +22,7 @@ from strategies.registry import install_user_modules, user_modules
 
 EXECUTORS = ("local", "dask")
 _WORKER_FEEDS: FeedSet | None = None
+_PR_SET_PDEATHSIG = 1
 
 
 class TaskError(RuntimeError):
@@ -49,8 +53,34 @@ class Progress:
         self.stream.flush()
 
 
-def _init_worker(feeds: FeedSet) -> None:
+def die_with_parent(parent: int) -> None:
+    """Make this worker process end when ``parent`` (the main process) dies, even by SIGKILL.
+
+    Linux: the kernel sends SIGKILL on the parent's death (``prctl(PR_SET_PDEATHSIG)``). Elsewhere a daemon thread
+    checks the parent pid every second. Either way a worker never outlives the run it works for (and never writes
+    a plot after it)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        armed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        armed = False
+    if os.getppid() != parent:  # the parent died before the death signal was set
+        os._exit(1)
+    if armed:
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+def _init_worker(feeds: FeedSet, parent: int | None = None) -> None:
     global _WORKER_FEEDS
+    if parent is not None:
+        die_with_parent(parent)
     _WORKER_FEEDS = feeds
 
 
@@ -64,7 +94,7 @@ def _guarded(task: Callable, feeds: FeedSet, item: Any):
     except ValueError:  # already a clear message naming what is wrong (e.g. RunError, DataError)
         raise
     except Exception as exc:  # anything else: re-raised naming the item, picklable across processes
-        message = exc.args[0] if exc.args else repr(exc)
+        message = str(exc) if isinstance(exc, OSError) else exc.args[0] if exc.args else repr(exc)  # OSError: "[Errno 13] ...", not 13
         raise TaskError(f"{describe(item)}: {message}") from None
 
 
@@ -106,7 +136,7 @@ def run_tasks(
         return results
     results: list = [None] * len(items)
     context = multiprocessing.get_context("fork")  # workers inherit the registry (incl. --module strategies)
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(feeds,)) as pool:
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(feeds, os.getpid())) as pool:
         futures = {pool.submit(_call_in_worker, task, item): i for i, item in enumerate(items)}
         for future in as_completed(futures):
             results[futures[future]] = future.result()

@@ -166,3 +166,67 @@ def markdown(table: pd.DataFrame, param_columns=()) -> str:
     for index, row in shown.iterrows():
         lines.append("| " + " | ".join([str(index), *row]) + " |")
     return "\n".join(lines)
+
+
+def _dated(frame: pd.DataFrame) -> pd.DataFrame:
+    """``date`` as YYYY-MM-DD text (dates, Timestamps or strings in, one spelling out)."""
+    if "date" in frame.columns and len(frame):
+        frame = frame.assign(date=pd.to_datetime(frame["date"]).dt.strftime("%Y-%m-%d"))
+    return frame
+
+
+def trades_table(results: Sequence[RunResult]) -> pd.DataFrame:
+    """Every fill of every run: date, run, symbol, side, size (shares), price, value, commission, reason."""
+    from analyzers import FILL_COLUMNS
+
+    frames = [_dated(r.trades).assign(run=r.name) for r in results if len(r.trades)]
+    columns = ["date", "run", *[c for c in FILL_COLUMNS if c != "date"]]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    table = pd.concat(frames, ignore_index=True)[columns]
+    return table.assign(size=table["size"].round().astype("int64"))
+
+
+def decisions_table(results: Sequence[RunResult]) -> pd.DataFrame:
+    """Every decision of every run with its inputs: date, run, then each strategy's fields (a dict field such as
+    the rotation's ``weights`` becomes one column per key, ``weight IWM`` ...). Runs without decisions add no row."""
+    frames = []
+    for r in results:
+        if not len(r.decisions):
+            continue
+        frame = _dated(r.decisions.copy())
+        for column in [c for c in frame.columns if frame[c].map(lambda v: isinstance(v, dict)).any()]:
+            singular = column[:-1] if column.endswith("s") else column
+            expanded = pd.DataFrame([v if isinstance(v, dict) else {} for v in frame[column]], index=frame.index)
+            expanded = expanded.reindex(sorted(expanded.columns), axis=1).fillna(0.0)
+            frame = pd.concat([frame.drop(columns=column), expanded.add_prefix(f"{singular} ")], axis=1)
+        frames.append(frame.assign(run=r.name))
+    if not frames:
+        return pd.DataFrame(columns=["date", "run"])
+    table = pd.concat(frames, ignore_index=True)
+    return table[["date", "run", *[c for c in table.columns if c not in ("date", "run")]]]
+
+
+def weights_table(results: Sequence[RunResult], drop=()) -> pd.DataFrame:
+    """Each run's weights at every measured close (fractions of portfolio value, shorts negative; ``cash`` is
+    broker cash): date, run, one column per feed (``drop``: e.g. signal-only feeds, never held)."""
+    frames = []
+    for r in results:
+        if len(r.weights):
+            frame = r.weights.drop(columns=[c for c in drop if c in r.weights.columns])
+            frames.append(frame.rename_axis("date").reset_index().pipe(_dated).assign(run=r.name))
+    if not frames:
+        return pd.DataFrame(columns=["date", "run"])
+    table = pd.concat(frames, ignore_index=True).fillna(0.0)
+    feeds = [c for c in table.columns if c not in ("date", "run", "cash")]
+    return table[["date", "run", *feeds, *(["cash"] if "cash" in table.columns else [])]]
+
+
+def write_run_tables(folder: Path, results: Sequence[RunResult], drop=()) -> list[Path]:
+    """trades.csv, decisions.csv and weights.csv of ``results`` in ``folder``, atomically."""
+    folder = Path(folder)
+    return [
+        atomic_write_text(folder / "trades.csv", trades_table(results).to_csv(index=False)),
+        atomic_write_text(folder / "decisions.csv", decisions_table(results).to_csv(index=False)),
+        atomic_write_text(folder / "weights.csv", weights_table(results, drop).to_csv(index=False)),
+    ]

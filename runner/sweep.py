@@ -404,7 +404,8 @@ def sweep_options(args, config: dict) -> dict:
 
 
 def cmd_sweep(args) -> int:
-    from .cli import load_feeds, resolve_run
+    from .cli import load_feeds, print_written, resolve_run
+    from .output import RunFolder
     from .report import format_table
 
     settings, config = resolve_run(args)
@@ -416,35 +417,37 @@ def cmd_sweep(args) -> int:
     if not grid:
         raise ConfigError("sweep: empty grid; give at least one --grid KEY=VALUES")
     combos = check_grid(options["strategy"], grid, base, max_combinations=options["max_combinations"])  # before loading data
-    feeds = load_feeds(settings, config, [(options["strategy"], {**base, **combo}) for combo in combos])
-    engine, jobs = options["engine"], config["run"].get("jobs")
-    started = time.perf_counter()
-    table = run_sweep(options["strategy"], grid, feeds, settings, executor=options["executor"],
-                      jobs=jobs, scheduler=options["scheduler"], base_params=base, engine=engine,
-                      max_combinations=options["max_combinations"])
-    elapsed = time.perf_counter() - started
-    output = Path(options["output"] or DEFAULT_OUTPUT)
-    meta = {"strategy": options["strategy"], "engine": engine, "settings": settings.__dict__, "grid": grid,
-            "data sources": feeds.sources}
-    checked = None
-    if options["verify"]:
-        checked = verify(options["strategy"], table, grid, options["verify"], options["metric"], feeds, settings,
-                         base_params=base, executor=options["executor"], jobs=jobs, scheduler=options["scheduler"])
-        meta["verified on backtrader"] = json.loads(checked.to_json(orient="records"))
-    written = write_table(table, output, "sweep", meta, param_columns=keys)
-    best = table.sort_values(options["metric"], ascending=False).head(10)
-    print(f"\nSweep of {options['strategy']} on the {engine} engine: {len(table)} combinations in {elapsed:.1f} s, "
-          f"top 10 by {options['metric']}:")
-    print(format_table(best, param_columns=keys, index=False))
-    if checked is not None:
-        print(f"\nThe {len(checked)} best re-run on the Backtrader engine (fast | backtrader | difference):")
-        print(verify_text(checked, keys))
-    if x and y:
-        written.append(heatmap(table, x, y, options["metric"], output / "heatmap.png",
-                               context=f"{options['strategy']}, {feeds.start.date()} .. {feeds.end.date()}"))
-    from .html_report import sweep_report, write_report
+    with RunFolder(options["output"] or DEFAULT_OUTPUT, args.argv, config) as run:
+        output = run.path
+        feeds = load_feeds(settings, config, [(options["strategy"], {**base, **combo}) for combo in combos])
+        engine, jobs = options["engine"], config["run"].get("jobs")
+        started = time.perf_counter()
+        table = run_sweep(options["strategy"], grid, feeds, settings, executor=options["executor"],
+                          jobs=jobs, scheduler=options["scheduler"], base_params=base, engine=engine,
+                          max_combinations=options["max_combinations"])
+        elapsed = time.perf_counter() - started
+        meta = {"strategy": options["strategy"], "engine": engine, "settings": settings.__dict__, "grid": grid,
+                "data sources": feeds.sources}
+        checked = None
+        if options["verify"]:
+            checked = verify(options["strategy"], table, grid, options["verify"], options["metric"], feeds, settings,
+                             base_params=base, executor=options["executor"], jobs=jobs, scheduler=options["scheduler"])
+            meta["verified on backtrader"] = json.loads(checked.to_json(orient="records"))
+        write_table(table, output, "sweep", meta, param_columns=keys)
+        best = table.sort_values(options["metric"], ascending=False).head(10)
+        print(f"\nSweep of {options['strategy']} on the {engine} engine: {len(table)} combinations in {elapsed:.1f} s, "
+              f"top 10 by {options['metric']}:")
+        print(format_table(best, param_columns=keys, index=False))
+        if checked is not None:
+            print(f"\nThe {len(checked)} best re-run on the Backtrader engine (fast | backtrader | difference):")
+            print(verify_text(checked, keys))
+        if x and y:
+            heatmap(table, x, y, options["metric"], output / "heatmap.png",
+                    context=f"{options['strategy']}, {feeds.start.date()} .. {feeds.end.date()}")
+        from .html_report import sweep_report, write_report
 
-    written.append(write_report(output, sweep_report(table, options["strategy"], options["metric"], x, y, settings, feeds,
-                                                     engine=engine, verified=checked)))
-    print("\nWrote: " + ", ".join(str(p) for p in written))
+        write_report(output, sweep_report(table, options["strategy"], options["metric"], x, y, settings, feeds,
+                                          engine=engine, verified=checked))
+        run.commit(feeds.sources)
+    print_written(run)
     return 0

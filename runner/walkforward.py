@@ -8,17 +8,17 @@ out-of-sample equity curve, so overfitting shows.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
 from analyzers import stats
 from feeds import FeedSet
-from feeds.atomic import atomic_write
+from feeds.atomic import atomic_write, atomic_write_text
 
 from .config import ConfigError
-from .engine import RunItem, RunSettings, resolve, run_item
+from .engine import RunItem, RunResult, RunSettings, resolve, run_item
 from .executors import Progress, run_tasks
 from .report import format_param
 from .sweep import (
@@ -60,10 +60,9 @@ def make_windows(start, end, in_sample_years: int, out_of_sample_years: int, anc
     return windows
 
 
-def equity_task(feeds: FeedSet, item: RunItem) -> tuple[dict, pd.Series]:
-    """Executor task: metrics and the equity curve of one out-of-sample run."""
-    result = run_item(feeds, item)
-    return result.metrics, result.equity
+def oos_task(feeds: FeedSet, item: RunItem) -> RunResult:
+    """Executor task: one out-of-sample run, whole (metrics, equity, trades, decisions, weights)."""
+    return run_item(feeds, item)
 
 
 def stitch(curves: list[pd.Series], start_value: float) -> pd.Series:
@@ -77,7 +76,13 @@ def stitch(curves: list[pd.Series], start_value: float) -> pd.Series:
     return pd.concat(pieces)
 
 
-def run_walkforward(
+def run_walkforward(*args, **kwargs) -> tuple[pd.DataFrame, pd.Series]:
+    """Per-window table and stitched out-of-sample equity (``walkforward_runs`` without the runs themselves)."""
+    table, stitched, _ = walkforward_runs(*args, **kwargs)
+    return table, stitched
+
+
+def walkforward_runs(
     name: str,
     grid: dict[str, list],
     feeds: FeedSet,
@@ -94,8 +99,9 @@ def run_walkforward(
     progress: bool = True,
     engine: str = "backtrader",
     max_combinations: int = MAX_COMBINATIONS,
-) -> tuple[pd.DataFrame, pd.Series]:
-    """Per-window table (periods, chosen params, in-sample and out-of-sample metric) and the stitched OOS equity.
+) -> tuple[pd.DataFrame, pd.Series, list[RunResult]]:
+    """Per-window table (periods, chosen params, in-sample and out-of-sample metric), the stitched OOS equity and
+    the out-of-sample runs (named "STRATEGY OOS_START..OOS_END").
 
     ``base_params`` are fixed parameters (from --param and the config) applied to every run, the grid on top.
     ``engine`` searches the in-sample windows ("fast": the fast engine); every out-of-sample run is Backtrader's."""
@@ -119,9 +125,10 @@ def run_walkforward(
         RunItem(entry.name, {**base, **params}, settings, str(w.oos_start.date()), str(w.oos_end.date()))
         for w, (params, _) in zip(windows, chosen)
     ]
-    out = run_tasks(equity_task, oos_items, feeds, executor=executor, jobs=jobs, scheduler=scheduler, progress=bar)
+    out = run_tasks(oos_task, oos_items, feeds, executor=executor, jobs=jobs, scheduler=scheduler, progress=bar)
+    out = [replace(r, name=f"{entry.name} {w.oos_start.date()}..{w.oos_end.date()}") for r, w in zip(out, windows)]
     rows = []
-    for w, (params, score), (metrics, _) in zip(windows, chosen, out):
+    for w, (params, score), metrics in zip(windows, chosen, (r.metrics for r in out)):
         rows.append({
             "in-sample": f"{w.is_start.date()}..{w.is_end.date()}",
             "out-of-sample": f"{w.oos_start.date()}..{w.oos_end.date()}",
@@ -130,8 +137,15 @@ def run_walkforward(
             f"in-sample {metric}": score,
             f"out-of-sample {metric}": metrics[metric],
         })
-    stitched = stitch([equity for _, equity in out], settings.cash)
-    return pd.DataFrame(rows), stitched
+    stitched = stitch([r.equity for r in out], settings.cash)
+    return pd.DataFrame(rows), stitched, out
+
+
+def write_stitched(stitched: pd.Series, benchmark: pd.Series, path: str | Path) -> Path:
+    """walkforward_equity.csv: date, the stitched out-of-sample value [$] and the buy-and-hold benchmark [$]."""
+    frame = pd.DataFrame({"stitched out-of-sample value [$]": stitched, f"{benchmark.name} [$]": benchmark})
+    frame.index = frame.index.strftime("%Y-%m-%d")
+    return atomic_write_text(path, frame.rename_axis("date").to_csv())
 
 
 def summary(table: pd.DataFrame, stitched: pd.Series, metric: str) -> dict:
@@ -144,7 +158,7 @@ def summary(table: pd.DataFrame, stitched: pd.Series, metric: str) -> dict:
         f"mean out-of-sample {metric}": float(table[f"out-of-sample {metric}"].mean()),
         "stitched out-of-sample CAGR [%]": float(cagr),
         "stitched out-of-sample max drawdown [%]": float(drawdown),
-        "stitched out-of-sample final value": float(stitched.iloc[-1]),
+        "stitched out-of-sample final value [$]": float(stitched.iloc[-1]),
     }
 
 
@@ -225,8 +239,10 @@ def add_subcommand(subparsers, parents: dict) -> None:
 
 
 def cmd_walkforward(args) -> int:
-    from .cli import load_feeds, resolve_run
-    from .report import format_table
+    from .cli import load_feeds, print_written, resolve_run
+    from .html_report import walkforward_report, write_report
+    from .output import RunFolder
+    from .report import format_table, write_run_tables
 
     settings, config = resolve_run(args)
     section = dict(config.get("walkforward", {}))
@@ -243,28 +259,31 @@ def cmd_walkforward(args) -> int:
     windows = make_windows(settings.start, settings.end, in_sample, out_sample, anchored)
     combos = check_grid(options["strategy"], options["grid"], base, max_combinations=options["max_combinations"],
                         runs_per_combination=len(windows))  # before loading data
-    feeds = load_feeds(settings, config, [(options["strategy"], {**base, **combo}) for combo in combos])
-    table, stitched = run_walkforward(
-        options["strategy"], options["grid"], feeds, settings, in_sample_years=in_sample, out_of_sample_years=out_sample,
-        anchored=anchored, metric=options["metric"], executor=options["executor"], jobs=config["run"].get("jobs"),
-        scheduler=options["scheduler"], base_params=base, engine=options["engine"], max_combinations=options["max_combinations"],
-    )
-    facts = summary(table, stitched, options["metric"])
-    print(f"\nWalk-forward of {options['strategy']} ({'anchored' if anchored else 'rolling'}, {in_sample}y in / {out_sample}y out; "
-          f"in-sample search on the {options['engine']} engine, out-of-sample runs on backtrader):")
-    print(format_table(table, param_columns=list(options["grid"]), index=False))
-    for key, value in facts.items():
-        print(f"  {key}: {'n/a' if value != value else f'{value:,.2f}'}")
-    output = Path(options["output"] or DEFAULT_OUTPUT)
-    written = write_table(table, output, "walkforward", {"strategy": options["strategy"], "in-sample engine": options["engine"],
-                                                           "out-of-sample engine": "backtrader", "settings": settings.__dict__,
-                                                           "grid": options["grid"], "summary": facts},
-                          param_columns=list(options["grid"]))
-    benchmark = buy_and_hold(feeds, settings.benchmark, stitched.index, settings.cash)
-    written.append(plot_walkforward(stitched, table, options["metric"], output / "walkforward.png", benchmark))
-    from .html_report import walkforward_report, write_report
-
-    written.append(write_report(output, walkforward_report(table, stitched, benchmark, facts, options["strategy"],
-                                                           options["metric"], settings, feeds, engine=options["engine"])))
-    print("\nWrote: " + ", ".join(str(p) for p in written))
+    with RunFolder(options["output"] or DEFAULT_OUTPUT, args.argv, config) as run:
+        output = run.path
+        feeds = load_feeds(settings, config, [(options["strategy"], {**base, **combo}) for combo in combos])
+        table, stitched, runs = walkforward_runs(
+            options["strategy"], options["grid"], feeds, settings, in_sample_years=in_sample, out_of_sample_years=out_sample,
+            anchored=anchored, metric=options["metric"], executor=options["executor"], jobs=config["run"].get("jobs"),
+            scheduler=options["scheduler"], base_params=base, engine=options["engine"],
+            max_combinations=options["max_combinations"],
+        )
+        facts = summary(table, stitched, options["metric"])
+        print(f"\nWalk-forward of {options['strategy']} ({'anchored' if anchored else 'rolling'}, {in_sample}y in / {out_sample}y out; "
+              f"in-sample search on the {options['engine']} engine, out-of-sample runs on backtrader):")
+        print(format_table(table, param_columns=list(options["grid"]), index=False))
+        for key, value in facts.items():
+            print(f"  {key}: {'n/a' if value != value else f'{value:,.2f}'}")
+        write_table(table, output, "walkforward", {"strategy": options["strategy"], "in-sample engine": options["engine"],
+                                                   "out-of-sample engine": "backtrader", "settings": settings.__dict__,
+                                                   "grid": options["grid"], "summary": facts},
+                    param_columns=list(options["grid"]))
+        benchmark = buy_and_hold(feeds, settings.benchmark, stitched.index, settings.cash)
+        write_stitched(stitched, benchmark, output / "walkforward_equity.csv")
+        write_run_tables(output, runs, drop=feeds.signal_only)
+        plot_walkforward(stitched, table, options["metric"], output / "walkforward.png", benchmark)
+        write_report(output, walkforward_report(table, stitched, benchmark, facts, options["strategy"],
+                                                options["metric"], settings, feeds, engine=options["engine"]))
+        run.commit(feeds.sources)
+    print_written(run)
     return 0
