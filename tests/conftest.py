@@ -38,3 +38,12 @@ def dask_scheduler():
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         yield cluster.scheduler_address
+
+
+@pytest.fixture
+def clean_registry(monkeypatch):
+    """Strategies registered (and user modules loaded) by a test are forgotten after it."""
+    from strategies import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry.registered()))
+    monkeypatch.setattr(registry, "_USER_MODULES", dict(registry._USER_MODULES))

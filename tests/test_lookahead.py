@@ -36,15 +36,6 @@ class LeakySma(PortfolioStrategy):
 '''
 
 
-@pytest.fixture
-def clean_registry(monkeypatch):
-    """Strategies registered by a test are forgotten after it."""
-    from strategies import registry
-
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry.registered()))
-    monkeypatch.setattr(registry, "_USER_MODULES", dict(registry._USER_MODULES))
-
-
 @pytest.fixture(scope="module")
 def feeds():
     return prepare_feeds(START, END, warmup_sessions=warmup_for([(n, {}) for n in default_names()]))

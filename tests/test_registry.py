@@ -18,13 +18,6 @@ from strategies import PortfolioStrategy, register, registry
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def clean_registry(monkeypatch):
-    """Registrations made by a test are forgotten after it."""
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry.registered()))
-    monkeypatch.setattr(registry, "_USER_MODULES", dict(registry._USER_MODULES))
-
-
 def test_a_taken_name_is_refused_naming_both_sides(clean_registry):
     class Dup(PortfolioStrategy):
         pass
