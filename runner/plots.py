@@ -106,7 +106,11 @@ def backtrader_figure(cerebro, *, start=None, title: str = "", width: float = 16
 
     strategy = cerebro.runstrats[0][0]
     plotter = btplot.Plot(**PLOT_SCHEME)
-    fig = plotter.plot(strategy, figid=0, numfigs=1, iplot=False, start=start)[0]
+    import matplotlib.pyplot as plt
+
+    # Backtrader draws into pyplot figure number ``figid``, reusing it if open: take a free number
+    figid = max(plt.get_fignums(), default=0) + 1
+    fig = plotter.plot(strategy, figid=figid, numfigs=1, iplot=False, start=start)[0]
     panels = [(obj, ax, _panel_kind(obj, strategy)) for obj, ax in plotter.pinf.daxis.items()]
     _layout(fig, panels, width, title)
     dates = pd.DatetimeIndex([bt.num2date(x) for x in plotter.pinf.xreal])

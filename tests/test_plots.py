@@ -19,13 +19,23 @@ def feeds():
     return prepare_feeds(START, END)
 
 
-def _figure(name: str, feeds):
-    entry, params, cerebro = build_run(name, feeds, RunSettings(start=START, end=END), for_plot=True)
-    strategy = execute(entry, cerebro)
-    title = backtrader_title(name, params, feeds.start, feeds.end)
-    fig = backtrader_figure(cerebro, start=feeds.start.date(), title=title)
-    traded = {o.data._name for o in strategy._orders if o.executed.size}  # Backtrader's own order book
-    return fig, traded, params
+@pytest.fixture(scope="module")
+def figures(feeds):
+    """Backtrader's figure of a run (built once per module), the feeds Backtrader filled orders on, the params."""
+    made: dict[str, tuple] = {}
+
+    def make(name: str):
+        if name not in made:
+            entry, params, cerebro = build_run(name, feeds, RunSettings(start=START, end=END), for_plot=True)
+            strategy = execute(entry, cerebro)
+            title = backtrader_title(name, params, feeds.start, feeds.end)
+            fig = backtrader_figure(cerebro, start=feeds.start.date(), title=title)
+            made[name] = (fig, {o.data._name for o in strategy._orders if o.executed.size}, params)  # Backtrader's own order book
+        return made[name]
+
+    yield make
+    for fig, _, _ in made.values():
+        plt.close(fig)
 
 
 def _marker_sets(fig) -> dict[str, set[str]]:
@@ -44,60 +54,51 @@ def _marker_sets(fig) -> dict[str, set[str]]:
 
 
 @pytest.mark.parametrize("name", ["ratio-pair", "rotation"])
-def test_backtrader_plot_has_dates_title_and_a_marker_set_per_traded_feed(name, feeds):
-    fig, traded, params = _figure(name, feeds)
-    try:
-        assert fig._suptitle is not None
-        title = fig._suptitle.get_text()
-        assert name in title and f"{feeds.start.date()} .. {feeds.end.date()}" in title
-        assert all(f"{k}={v}" in title.replace("\n", " ") for k, v in params.items())
-        bottom = min(fig.axes, key=lambda ax: ax.get_position().y0)
-        labels = [t.get_text() for t in bottom.get_xticklabels() if t.get_text()]
-        assert len(labels) >= 4
-        dates = pd.to_datetime(labels, format="mixed")
-        assert dates.is_monotonic_increasing
-        assert pd.Timestamp(START) <= dates[0] and dates[-1] <= pd.Timestamp(END)
-        fig.canvas.draw()
-        shown = [ax for ax in fig.axes if any(t.get_visible() and t.get_text() for t in ax.xaxis.get_ticklabels())]
-        assert shown == [bottom]  # only the bottom panel shows the dates
-        markers = _marker_sets(fig)
-        panels = {label.split(" close")[0]: marks for label, marks in markers.items()}
-        assert set(panels) == traded, (panels, traded)
-        if name == "ratio-pair":  # the pair shorts SPY: its sell markers must show
-            assert {"^", "v"} <= panels["SPY"] and traded == {"IWM", "SPY", "SGOV"}
-    finally:
-        plt.close(fig)
+def test_backtrader_plot_has_dates_title_and_a_marker_set_per_traded_feed(name, feeds, figures):
+    fig, traded, params = figures(name)
+    assert fig._suptitle is not None
+    title = fig._suptitle.get_text()
+    assert name in title and f"{feeds.start.date()} .. {feeds.end.date()}" in title
+    assert all(f"{k}={v}" in title.replace("\n", " ") for k, v in params.items())
+    bottom = min(fig.axes, key=lambda ax: ax.get_position().y0)
+    labels = [t.get_text() for t in bottom.get_xticklabels() if t.get_text()]
+    assert len(labels) >= 4
+    dates = pd.to_datetime(labels, format="mixed")
+    assert dates.is_monotonic_increasing
+    assert pd.Timestamp(START) <= dates[0] and dates[-1] <= pd.Timestamp(END)
+    fig.canvas.draw()
+    shown = [ax for ax in fig.axes if any(t.get_visible() and t.get_text() for t in ax.xaxis.get_ticklabels())]
+    assert shown == [bottom]  # only the bottom panel shows the dates
+    markers = _marker_sets(fig)
+    panels = {label.split(" close")[0]: marks for label, marks in markers.items()}
+    assert set(panels) == traded, (panels, traded)
+    if name == "ratio-pair":  # the pair shorts SPY: its sell markers must show
+        assert {"^", "v"} <= panels["SPY"] and traded == {"IWM", "SPY", "SGOV"}
 
 
-def test_backtrader_plot_panels_are_sized_by_kind(feeds):
-    fig, _, _ = _figure("ratio-pair", feeds)
-    try:
-        heights = {}
-        for ax in fig.axes:
-            legend = ax.get_legend()
-            key = (legend.get_title().get_text() or legend.get_texts()[0].get_text().split(" close")[0]) if legend else None
-            heights[key] = ax.get_position().height * fig.get_figheight()
-        assert heights["Portfolio value"] >= 2.5  # inches: a value panel one can read
-        assert heights["SPY"] >= 2.0 and heights["IWM"] >= 2.0
-        assert heights["SGOV"] < heights["SPY"] / 2  # the cash sleeve is small
-        assert heights["SPY/IWM ratio"] >= 1.4  # level labels 1.95 / 2.13 / 2.35 do not collide
-        assert "VIX" not in heights  # the signal-only feed gets no panel where it plays no part
-        legend_labels = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
-        assert not any("BuySell" in s or "(None)" in s or "\n" in s for s in legend_labels)
-    finally:
-        plt.close(fig)
+def test_backtrader_plot_panels_are_sized_by_kind(figures):
+    fig, _, _ = figures("ratio-pair")
+    heights = {}
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        key = (legend.get_title().get_text() or legend.get_texts()[0].get_text().split(" close")[0]) if legend else None
+        heights[key] = ax.get_position().height * fig.get_figheight()
+    assert heights["Portfolio value"] >= 2.5  # inches: a value panel one can read
+    assert heights["SPY"] >= 2.0 and heights["IWM"] >= 2.0
+    assert heights["SGOV"] < heights["SPY"] / 2  # the cash sleeve is small
+    assert heights["SPY/IWM ratio"] >= 1.4  # level labels 1.95 / 2.13 / 2.35 do not collide
+    assert "VIX" not in heights  # the signal-only feed gets no panel where it plays no part
+    legend_labels = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    assert not any("BuySell" in s or "(None)" in s or "\n" in s for s in legend_labels)
 
 
-def test_rotation_shows_vix_small_with_its_filter_level(feeds):
-    fig, traded, _ = _figure("rotation", feeds)
-    try:
-        vix = next(ax for ax in fig.axes if ax.get_legend() and ax.get_legend().get_texts()[0].get_text().startswith("VIX"))
-        spy = next(ax for ax in fig.axes if ax.get_legend() and ax.get_legend().get_texts()[0].get_text().startswith("SPY"))
-        assert vix.get_position().height < spy.get_position().height / 2 and "VIX" not in traded
-        level = [line for line in vix.get_lines() if line.get_label() == "VIX filter 30"]
-        assert level and set(pd.Series(level[0].get_ydata()).dropna()) == {30.0}
-    finally:
-        plt.close(fig)
+def test_rotation_shows_vix_small_with_its_filter_level(figures):
+    fig, traded, _ = figures("rotation")
+    vix = next(ax for ax in fig.axes if ax.get_legend() and ax.get_legend().get_texts()[0].get_text().startswith("VIX"))
+    spy = next(ax for ax in fig.axes if ax.get_legend() and ax.get_legend().get_texts()[0].get_text().startswith("SPY"))
+    assert vix.get_position().height < spy.get_position().height / 2 and "VIX" not in traded
+    level = [line for line in vix.get_lines() if line.get_label() == "VIX filter 30"]
+    assert level and set(pd.Series(level[0].get_ydata()).dropna()) == {30.0}
 
 
 def test_rotation_relative_strength_panel_is_the_return_spread(feeds, raw_csv):
