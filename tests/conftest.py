@@ -36,8 +36,8 @@ def raw_csv():
 def dask_scheduler():
     """The address of a local Dask cluster (2 worker processes), started once for the whole session."""
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        yield cluster.scheduler_address
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        yield cluster.scheduler_address  # dashboard on a free port: 8787 may be taken by another cluster
 
 
 @pytest.fixture
