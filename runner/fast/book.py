@@ -136,29 +136,27 @@ class Book:
     # -- fills (Backtrader's broker) ------------------------------------------------------------------------
     def execute(self, rows: np.ndarray, deltas: np.ndarray, prices: np.ndarray, bar: int, market: Market,
                 measuring: bool, priced_at: int) -> None:
-        """Fill ``deltas`` at ``prices`` (slipped, capped at ``bar``'s high/low), sells first, then buys."""
-        high, low = market.high[bar], market.low[bar]
-        for selling in (True, False):
-            for j in range(len(TRADED)):
-                d = deltas[:, j]
-                mask = d < 0 if selling else d > 0
-                if not mask.any():
-                    continue
-                sub, size = rows[mask], d[mask]
-                if not self.slip:
-                    price = prices[j]
-                elif selling:
-                    price = max(prices[j] * (1 - self.slip), low[j])
-                else:
-                    price = min(prices[j] * (1 + self.slip), high[j])
-                fee = np.abs(size) * (price * self.commission + self.per_share)
-                self.cash[sub] -= size * price + fee
-                self.pos[j, sub] += size
-                self.filled[sub] = True
-                if measuring:
-                    self.traded[sub] += np.abs(size * price)
-                if self.fills is not None:
-                    self.fills.extend((int(r), priced_at, j, float(s), float(price), float(f)) for r, s, f in zip(sub, size, fee))
+        """Fill ``deltas`` at ``prices`` (slipped, capped at ``bar``'s high/low). Backtrader fills the sells before
+        the buys; the cash after all of them is the same (``_fit_cash`` keeps it >= 0 throughout), summed here
+        per run in feed order."""
+        if self.slip:
+            buy = np.minimum(prices * (1 + self.slip), market.high[bar])
+            sell = np.maximum(prices * (1 - self.slip), market.low[bar])
+            fill = np.where(deltas > 0, buy, sell)
+        else:
+            fill = np.broadcast_to(prices, deltas.shape)
+        moved = deltas * fill
+        fee = np.abs(deltas) * (fill * self.commission + self.per_share)
+        self.cash[rows] -= (moved + fee).sum(axis=1)
+        self.pos[:, rows] += deltas.T
+        self.filled[rows] |= (deltas != 0).any(axis=1)
+        if measuring:
+            self.traded[rows] += np.abs(moved).sum(axis=1)
+        if self.fills is not None:
+            for selling in (True, False):
+                for j in range(len(TRADED)):
+                    for k in np.flatnonzero(deltas[:, j] < 0 if selling else deltas[:, j] > 0):
+                        self.fills.append((int(rows[k]), priced_at, j, float(deltas[k, j]), float(fill[k, j]), float(fee[k, j])))
 
     def rebalance(self, rows: np.ndarray, weights: np.ndarray, bar: int, market: Market, *, at: str, measuring: bool) -> None:
         """``rebalance()`` for ``rows`` at ``bar``'s open (filled now) or close (queued for the next bar)."""

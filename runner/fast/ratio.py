@@ -13,7 +13,7 @@ import numpy as np
 from strategies.signals import ratio as sig
 
 from .book import IWM, SLEEVE, SPY, Book, Market, require_history
-from .rotation import _track_switches
+from .rotation import Switches
 
 EVENTS = ("", "entry", "target", "exit", "stop")
 SIGNAL_KEYS = {"levels": ("price", "zone_low", "zone_high", "target", "stop", "rearm"),
@@ -84,8 +84,7 @@ def simulate(market: Market, combos: list[dict], settings, kind: str, *, record:
     values = np.empty((n, sessions - first + 1))  # runs x (starting value + measured closes): see figures()
     values[:, 0] = settings.cash
     invested = np.zeros(n)
-    state = np.zeros((n, 3))
-    switches = np.zeros(n, dtype=int)
+    switches = Switches(n)
     scheduled = np.zeros(n, dtype=int)
     logs = [[] for _ in range(n)] if record else None
     decisions = [[] for _ in range(n)] if record else None
@@ -123,7 +122,7 @@ def simulate(market: Market, combos: list[dict], settings, kind: str, *, record:
         # Exposure and SwitchCount from the weights size x close / value (IWM and SPY, long or short)
         iwm_value, spy_value = book.pos[IWM] * market.close[bar, IWM], book.pos[SPY] * market.close[bar, SPY]
         invested += np.abs(iwm_value / value) + np.abs(spy_value / value) >= 0.02
-        _track_switches(book, iwm_value, spy_value, value, state, switches)
-    return {"values": values, "book": book, "invested": invested, "switches": switches, "scheduled": scheduled,
+        switches.record(book, iwm_value, spy_value, value)
+    return {"values": values, "book": book, "invested": invested, "switches": switches.count(), "scheduled": scheduled,
             "log": logs, "decisions": decisions}
 

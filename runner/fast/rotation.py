@@ -104,12 +104,12 @@ def simulate(market: Market, combos: list[dict], settings, *, record: bool = Fal
     vix = market.vix
     with np.errstate(invalid="ignore"):  # VIX above each level at each close (sig.vix_filter_on, vectorised)
         vix_above = ~np.isnan(levels)[None, :] & ~np.isnan(vix)[:, None] & (vix[:, None] > np.nan_to_num(levels)[None, :])
+    vix_above = vix_above[:, level_index] if p["daily"].any() else None  # sessions x runs, read a row per close
     armed = np.zeros(n, dtype=bool)  # the breaker can still trip this month
     daily = np.zeros(n, dtype=bool)  # VIX is read at every close this month
     any_daily = bool(p["daily"].any())
-    invested = np.zeros(n)
-    state = np.zeros((n, 3))  # held-state key (see switch_key); all zero = "cash"
-    switches = np.zeros(n, dtype=int)
+    held = np.empty((n, sessions - first + 1))  # value of the IWM or SPY position (one at most is held)
+    switches = Switches(n)
     scheduled = np.zeros(n, dtype=int)
     logs = [[] for _ in range(n)] if record else None
     decisions = [[] for _ in range(n)] if record else None
@@ -176,7 +176,7 @@ def simulate(market: Market, combos: list[dict], settings, *, record: bool = Fal
         # _watch_close: the breaker, then (daily timing) VIX, acted on at the next fill
         tripped = armed & (value / safe_month - 1.0 < breaker)
         if any_daily:
-            flips = daily & ~tripped & (vix_above[bar][level_index] != vix_on)
+            flips = daily & ~tripped & (vix_above[bar] != vix_on)
             events = tripped | flips
         else:
             flips, events = None, tripped
@@ -195,11 +195,13 @@ def simulate(market: Market, combos: list[dict], settings, *, record: bool = Fal
             waiting_any[0] = waiting_any[0] or bool(changed.any())
         last_value = value
         values[:, bar - first + 1] = value
-        # Exposure and SwitchCount: weights size x close / value (long-only here, so no abs needed)
-        invested += iwm_value / value + spy_value / value >= 0.02
-        _track_switches(book, iwm_value, spy_value, value, state, switches)
+        # Exposure: the analyzers' |IWM weight| + |SPY weight| is (IWM value + SPY value) / value exactly here, as
+        # the rotation holds one of them at most, long; kept per session and compared once at the end
+        held[:, bar - first + 1] = iwm_value + spy_value
+        switches.record(book, iwm_value, spy_value, value)
 
-    return {"values": values, "book": book, "invested": invested, "switches": switches,
+    invested = (held[:, 1:] / values[:, 1:] >= 0.02).sum(axis=1)
+    return {"values": values, "book": book, "invested": invested, "switches": switches.count(),
             "scheduled": scheduled, "log": logs, "decisions": decisions}
 
 
@@ -220,12 +222,32 @@ def switch_key(weights: np.ndarray, threshold: float = 0.02, step: float = 0.05)
     return key
 
 
-def _track_switches(book: Book, iwm_value, spy_value, value, state, switches) -> None:
-    """SwitchCount: held-state changes, judged at the close of each session with fills (then forgotten)."""
-    rows = np.flatnonzero(book.filled)
-    if len(rows):
-        key = switch_key(np.column_stack([iwm_value[rows] / value[rows], spy_value[rows] / value[rows]]))
-        moved = (key != state[rows]).any(axis=1)
-        switches[rows[moved]] += 1
-        state[rows] = key
-        book.filled[rows] = False
+class Switches:
+    """SwitchCount for many runs: the held state is judged at the close of each session with fills; the weights
+    are kept as they come and the states compared once at the end (``count``)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.rows: list[np.ndarray] = []
+        self.weights: list[np.ndarray] = []
+
+    def record(self, book: Book, iwm_value: np.ndarray, spy_value: np.ndarray, value: np.ndarray) -> None:
+        """Keep the IWM/SPY weights of the runs that had fills this session (and forget the fills)."""
+        rows = np.flatnonzero(book.filled)
+        if len(rows):
+            self.rows.append(rows)
+            self.weights.append(np.column_stack([iwm_value[rows] / value[rows], spy_value[rows] / value[rows]]))
+            book.filled[rows] = False
+
+    def count(self) -> np.ndarray:
+        """Switches per run: changes of ``switch_key`` from one fill session to the next, starting from cash."""
+        if not self.rows:
+            return np.zeros(self.n, dtype=int)
+        rows = np.concatenate(self.rows)
+        keys = switch_key(np.concatenate(self.weights))
+        order = np.argsort(rows, kind="stable")  # per run, in session order
+        rows, keys = rows[order], keys[order]
+        previous = np.vstack([np.zeros((1, 3)), keys[:-1]])
+        previous[np.flatnonzero(np.append(True, rows[1:] != rows[:-1]))] = 0.0  # each run starts in cash
+        moved = (keys != previous).any(axis=1)
+        return np.bincount(rows[moved], minlength=self.n)
