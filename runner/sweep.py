@@ -427,7 +427,7 @@ def cmd_sweep(args) -> int:
                           max_combinations=options["max_combinations"])
         elapsed = time.perf_counter() - started
         meta = {"strategy": options["strategy"], "engine": engine, "settings": settings.__dict__, "grid": grid,
-                "data sources": feeds.sources}
+                "data sources": feeds.sources, "data notes": list(feeds.notes)}
         checked = None
         if options["verify"]:
             checked = verify(options["strategy"], table, grid, options["verify"], options["metric"], feeds, settings,

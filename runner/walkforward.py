@@ -276,7 +276,8 @@ def cmd_walkforward(args) -> int:
             print(f"  {key}: {'n/a' if value != value else f'{value:,.2f}'}")
         write_table(table, output, "walkforward", {"strategy": options["strategy"], "in-sample engine": options["engine"],
                                                    "out-of-sample engine": "backtrader", "settings": settings.__dict__,
-                                                   "grid": options["grid"], "summary": facts},
+                                                   "grid": options["grid"], "summary": facts,
+                                                   "data sources": feeds.sources, "data notes": list(feeds.notes)},
                     param_columns=list(options["grid"]))
         benchmark = buy_and_hold(feeds, settings.benchmark, stitched.index, settings.cash)
         write_stitched(stitched, benchmark, output / "walkforward_equity.csv")
