@@ -139,6 +139,13 @@ def check_history(entry: Entry, params: dict, feeds: FeedSet) -> None:
     )
 
 
+def check_history_of_all(entry: Entry, runs_params: list[dict], feeds: FeedSet) -> None:
+    """``check_history`` for the parameter set of ``runs_params`` that needs the most history (before any run)."""
+    if runs_params:
+        full = [merged_params(entry, p) for p in runs_params]
+        check_history(entry, max(full, key=lambda p: history_needed(entry, p)), feeds)
+
+
 def metrics_from_analyses(analyses: dict) -> dict:
     """The comparison-table columns from the standard analyzers' outputs."""
     perf, win, sw, ex = (analyses.get(k, {}) for k in ("performance", "winrate", "switches", "exposure"))

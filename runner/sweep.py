@@ -20,7 +20,7 @@ from feeds import FeedSet
 from feeds.atomic import atomic_write, atomic_write_text
 
 from .config import ConfigError, parse_value
-from .engine import COMPARISON_COLUMNS, RunError, RunItem, RunSettings, check_params, resolve, run_item
+from .engine import COMPARISON_COLUMNS, RunError, RunItem, RunSettings, check_history_of_all, check_params, resolve, run_item
 from .executors import EXECUTORS, Progress, run_tasks
 
 DEFAULT_METRIC = "CAGR [%]"
@@ -268,6 +268,7 @@ def run_sweep(
     if not grid:
         raise ConfigError("sweep: empty grid; give at least one --grid KEY=VALUES")
     combos = check_grid(entry.name, grid, base_params, max_combinations=max_combinations)
+    check_history_of_all(entry, [{**(base_params or {}), **combo} for combo in combos], feeds)
     metrics, = evaluate(entry.name, [{**(base_params or {}), **combo} for combo in combos], feeds, settings,
                         engine=engine, executor=executor, jobs=jobs, scheduler=scheduler, progress=progress)
     rows = [{**combo, **m} for combo, m in zip(combos, metrics)]

@@ -18,7 +18,7 @@ from feeds import FeedSet
 from feeds.atomic import atomic_write, atomic_write_text
 
 from .config import ConfigError
-from .engine import RunItem, RunResult, RunSettings, resolve, run_item
+from .engine import RunItem, RunResult, RunSettings, check_history_of_all, resolve, run_item
 from .executors import Progress, run_tasks
 from .report import format_param
 from .sweep import (
@@ -109,6 +109,7 @@ def walkforward_runs(
     base = dict(base_params or {})
     windows = make_windows(settings.start, settings.end, in_sample_years, out_of_sample_years, anchored)
     combos = check_grid(entry.name, grid, base, max_combinations=max_combinations, runs_per_combination=len(windows))
+    check_history_of_all(entry, [{**base, **combo} for combo in combos], feeds)  # the first window starts with the feeds
     periods = [(str(w.is_start.date()), str(w.is_end.date())) for w in windows]
     in_sample = evaluate(entry.name, [{**base, **combo} for combo in combos], feeds, settings, engine=engine,
                          executor=executor, jobs=jobs, scheduler=scheduler, progress=progress, windows=periods)

@@ -56,3 +56,13 @@ def test_estimate_from_the_first_run_is_printed(capsys, tmp_path):
 def test_estimate_line_arithmetic():
     assert sweep.estimate_line("x", 101, 0.5, 2) == "x: 101 runs; the first took 0.50 s, so the other 100 should take about 25 s on 2 process(es)"
     assert "about 8.3 min" in sweep.estimate_line("x", 1001, 1.0, 2)
+
+
+@pytest.mark.parametrize("engine", ["backtrader", "fast"])
+def test_grid_history_checked_before_the_first_run_on_either_engine(engine, capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep, "run_measured", lambda *a, **k: pytest.fail("no run may start"))
+    code = main(["sweep", "--engine", engine, "--start", "2003-01-01", "--end", "2003-12-31", "--grid", "lookback=500,1000",
+                 "--output", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "'rotation' needs 1001 sessions" in err and "lookback=1000" in err and "2000-05-26" in err
