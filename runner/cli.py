@@ -164,7 +164,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"\nComparison, {feeds.start.date()} .. {feeds.end.date()} ({time.perf_counter() - started:.1f} s):")
         print(format_table(comparison_table(results)))
         if any(len(r.equity) > 1 and not annualisable(r.equity.index[0], r.equity.index[-1]) for r in results):
-            print(f"note: the period is shorter than a year (under {MIN_ANNUAL_DAYS} days), so annualised figures are n/a")
+            print(f"note: the period is shorter than a year (under {MIN_ANNUAL_DAYS} days), so annualised figures are n/a (the final value shows the result)")
         claims = None
         rotation = next((r for r in results if r.name == "rotation"), None)
         if rotation is not None:
