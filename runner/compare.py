@@ -50,4 +50,5 @@ def compare(
     items = [
         RunItem(n, params.get(n, {}), settings, plot_path=str(Path(plot_dir) / f"{n}.png") if plot_dir else None) for n in names
     ]
-    return run_tasks(run_item, items, feeds, jobs=jobs, progress=_Lines(names, write))
+    # few heavy runs: this process runs its share too (one process fewer to start, fewer results to ship)
+    return run_tasks(run_item, items, feeds, jobs=jobs, progress=_Lines(names, write), caller_works=True)

@@ -6,12 +6,14 @@ return small results (metrics, not strategies), so memory stays flat as the numb
 """
 from __future__ import annotations
 
+import collections
 import ctypes
+import gc
 import multiprocessing
 import os
 import signal
-import threading
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -112,11 +114,13 @@ def run_tasks(
     jobs: int | None = None,
     scheduler: str | None = None,
     progress: Progress | None = None,
+    caller_works: bool = False,
 ) -> list:
     """``[task(feeds, item) for item in items]``, in input order, on the chosen executor.
 
     ``executor``: "local" (process pool with ``jobs`` processes, default all cores; ``jobs=1`` runs in this
     process) or "dask" (the Dask distributed scheduler at ``scheduler``, e.g. "tcp://127.0.0.1:8786").
+    ``caller_works`` (local): this process runs items too, next to ``jobs - 1`` workers (see ``_run_here_too``).
     """
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
@@ -134,6 +138,8 @@ def run_tasks(
             results.append(_guarded(task, feeds, item))
             progress.update()
         return results
+    if caller_works:
+        return _run_here_too(task, items, feeds, jobs, progress)
     results: list = [None] * len(items)
     context = multiprocessing.get_context("fork")  # workers inherit the registry (incl. --module strategies)
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(feeds, os.getpid())) as pool:
@@ -141,6 +147,71 @@ def run_tasks(
         for future in as_completed(futures):
             results[futures[future]] = future.result()
             progress.update()
+    return results
+
+
+def _run_here_too(task, items, feeds, jobs: int, progress) -> list:
+    """Run ``items`` in this process and on ``jobs - 1`` forked workers at once, each taking the next item when
+    free (workers from the front of the list, this process from the back). For a few heavy items (a comparison)
+    this saves a process start and the shipping back of this process's share of the results.
+
+    The workers fork with this process's objects frozen for the garbage collector (``gc.freeze``), so their
+    collections do not touch, and thereby copy, the memory pages they share with it. The first error stops
+    new items and is raised once the running ones end.
+    """
+    results: list = [None] * len(items)
+    pending = collections.deque(range(len(items)))
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def finished() -> None:
+        with lock:
+            progress.update()
+
+    def take(from_front: bool) -> int | None:
+        with lock:
+            if failures or not pending:
+                return None
+            return pending.popleft() if from_front else pending.pop()
+
+    def submit_next(pool) -> None:
+        i = take(from_front=True)
+        if i is not None:
+            pool.submit(_call_in_worker, task, items[i]).add_done_callback(lambda future, i=i: collect(pool, i, future))
+
+    def collect(pool, i: int, future) -> None:
+        try:
+            results[i] = future.result()
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+            with lock:
+                failures.append(exc)
+            return
+        finished()
+        submit_next(pool)
+
+    freeze = gc.get_freeze_count() == 0  # leave a caller's own frozen set alone
+    if freeze:
+        gc.freeze()
+    context = multiprocessing.get_context("fork")  # workers inherit the registry (incl. --module strategies)
+    pool = ProcessPoolExecutor(jobs - 1, mp_context=context, initializer=_init_worker, initargs=(feeds, os.getpid()))
+    try:
+        for _ in range(jobs - 1):
+            submit_next(pool)
+    finally:
+        if freeze:
+            gc.unfreeze()
+    try:
+        while (i := take(from_front=False)) is not None:
+            results[i] = _guarded(task, feeds, items[i])
+            finished()
+    except BaseException:
+        with lock:
+            pending.clear()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if failures:
+        raise failures[0]
     return results
 
 
