@@ -211,7 +211,9 @@ def _running(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the workers")
 def test_pool_workers_die_with_the_main_process(tmp_path):
     out = tmp_path / "o"
-    argv = ["compare", "--jobs", "2", "--output", str(out)]  # the full comparison with plots: long enough to kill mid-run
+    # the full comparison with plots: long enough to kill mid-run; with --jobs 3 the main process runs its share
+    # next to 2 pool workers
+    argv = ["compare", "--jobs", "3", "--output", str(out)]
     main_proc = subprocess.Popen([sys.executable, "run_backtest.py", *argv], cwd=ROOT, env=_env(),
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers: set[int] = set()
