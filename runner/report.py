@@ -71,7 +71,8 @@ def format_cell(column: str, value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     spec = COLUMN_FORMATS.get(column) or next((f for c, f in COLUMN_FORMATS.items() if column.endswith(" " + c)), DEFAULT_FORMAT)
-    return spec.format(value)
+    text = spec.format(value)
+    return text[1:] if text.startswith("-") and not text.strip("-0.,") else text  # no "-0.00"
 
 
 def format_param(value) -> str:

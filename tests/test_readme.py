@@ -1,0 +1,60 @@
+"""The README's "Command line" section runs: every example command, parsed from the README, exits 0 on the bundled
+data, and its TOML example is a valid config."""
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from runner.cli import main
+from runner.config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAM = "python run_backtest.py "
+
+
+def section(title: str) -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", text, flags=re.S | re.M)
+    assert match, f"README has no section {title!r}"
+    return match.group(1)
+
+
+def blocks(text: str, language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```", text, flags=re.S | re.M)
+
+
+def examples() -> list[str]:
+    lines = [line.strip() for block in blocks(section("Command line"), "sh") for line in block.splitlines()]
+    return [line for line in lines if line.startswith(PROGRAM)]
+
+
+def test_the_section_has_an_example_for_every_subcommand():
+    from runner.cli import build_parser
+
+    parser = build_parser()
+    commands = set(parser._subparsers._group_actions[0].choices)
+    shown = {shlex.split(line)[2] for line in examples()}
+    assert commands <= shown, f"no README example for {sorted(commands - shown)}"
+
+
+@pytest.mark.parametrize("line", examples())
+def test_readme_example_runs(line, tmp_path, monkeypatch, capsys):
+    for name in ("examples", "feeds"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    monkeypatch.chdir(tmp_path)  # outputs land in the test's folder
+    code = main(shlex.split(line)[2:])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err[-2000:]
+    assert captured.out.strip()
+
+
+def test_readme_config_example_is_valid(tmp_path):
+    (toml,) = blocks(section("Command line"), "toml")
+    path = tmp_path / "example.toml"
+    path.write_text(toml, encoding="utf-8")
+    config = load_config(path)
+    assert config["params"]["rotation"] == {"lookback": 126, "vix_level": None}
+    assert config["sweep"]["grid"]["lookback"] == "21:252:21" and config["walkforward"]["in_sample"] == 5
