@@ -230,3 +230,30 @@ def test_pool_workers_die_with_the_main_process(tmp_path):
         time.sleep(0.1)
     assert not [w for w in workers if _running(w)], "workers outlived the main process"
     assert not out.exists()  # the killed run never swapped a folder in
+
+
+def test_dask_drops_the_tasks_of_a_killed_run(dask_scheduler, tmp_path):
+    """Dask workers belong to the cluster and live on; what must stop is the killed run's work: the scheduler
+    forgets every task (and the scattered data) of a client that died, and no folder is swapped in."""
+    distributed = pytest.importorskip("distributed")
+    out = tmp_path / "o"
+    argv = ["sweep", "--executor", "dask", "--scheduler", dask_scheduler, "--grid", "lookback=21:252:1",
+            "--start", "2015-01-01", "--end", "2019-12-31", "--output", str(out)]
+    with distributed.Client(dask_scheduler, timeout="10s") as watcher:
+        def tasks() -> int:
+            return watcher.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
+
+        assert tasks() == 0
+        proc = subprocess.Popen([sys.executable, "run_backtest.py", *argv], cwd=ROOT, env=_env(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while tasks() < 10 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert tasks() >= 10, "the sweep never reached the cluster"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 20
+        while tasks() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert tasks() == 0, "the cluster kept working for a dead client"
+    assert not out.exists()
