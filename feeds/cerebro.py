@@ -258,7 +258,10 @@ def _load_cash(sessions: pd.DatetimeIndex, load: dict):
         if sgov.frames["SGOV"].index[0] <= sessions[0]:
             return sgov
     splice = sgov.frames["SGOV"].index[0] if sgov is not None else sessions[-1]
-    bil = load_prices(["BIL"], None, None, checked_from=sessions[0], checked_through=splice, **load)
+    try:  # through the splice only, so that a cached source is not asked for later data it does not need
+        bil = load_prices(["BIL"], None, splice, checked_from=sessions[0], **load)
+    except DataError:  # BIL starts after the splice (idle cash before it) or ends before it: judged below
+        bil = load_prices(["BIL"], None, None, checked_from=sessions[0], checked_through=splice, **load)
     frame = bil.frames["BIL"]
     needed = sessions[(sessions >= frame.index[0]) & (sessions <= splice)]
     if len(needed) and frame.index[-1] < needed[-1]:

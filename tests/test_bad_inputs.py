@@ -176,3 +176,17 @@ def test_real_subprocess(argv, words, folders, tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr
     for word in words:
         assert word in done.stderr
+
+
+def test_yahoo_cache_is_asked_only_for_the_sessions_used(tmp_path, monkeypatch, capsys):
+    """Offline, months after the cache was filled: a 2019 run reads IWM, SPY, VIX and BIL through 2019 from the cache
+    and asks Yahoo for nothing (SGOV is not used before 2020-06)."""
+    monkeypatch.setattr(yfinance, "download", lambda *a, **k: pytest.fail(f"unexpected download {a} {k}"))
+    monkeypatch.setattr(yahoo, "_today", lambda: pd.Timestamp("2026-06-01"))
+    cache = tmp_path / "cache"
+    write_folder(cache, drop=("SGOV",))
+    for symbol in ("SPY", "IWM", "VIX", "BIL"):
+        (cache / f"{symbol}.json").write_text(json.dumps({"requested_from": "1995-01-01", "requested_through": "2024-12-31", "fetched": "2025-01-02"}))
+    code = main(["compare", "--source", "yahoo", "--cache-dir", str(cache), *YEAR_2019, "--strategies", "rotation", "--no-plots",
+                 "--output", str(tmp_path / "out")])
+    assert code == 0, capsys.readouterr().err
