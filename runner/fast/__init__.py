@@ -9,6 +9,8 @@ own functions (``analyzers.stats``), so a sweep on it reports the same table as 
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +28,25 @@ from .book import TRADED, Book, Market
 ENGINES = ("backtrader", "fast")
 KINDS = {RelativeStrengthRotation: "rotation", RatioMeanReversion: "levels", RollingRatioMeanReversion: "zscore"}
 CHUNK = 3_000  # combinations per array pass at most: ~3,800 sessions x 3,000 runs x 8 bytes = 92 MB of values
+
+
+_HEAP_TUNED = False
+
+
+def reuse_freed_memory() -> None:
+    """Ask glibc (once per process) to serve the per-chunk arrays from its heap and keep what is freed, so the
+    next chunk's curves reuse pages already mapped: on a loaded machine fresh pages cost a third of the CPU time
+    (page faults). Elsewhere (no glibc) nothing changes."""
+    global _HEAP_TUNED
+    if _HEAP_TUNED:
+        return
+    _HEAP_TUNED = True
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD: arrays up to 1 GiB from the heap
+        libc.mallopt(-1, (1 << 31) - 1)  # M_TRIM_THRESHOLD: do not give freed heap back
+    except (OSError, AttributeError):
+        pass
 
 
 def supports(name: str) -> bool:
@@ -68,6 +89,7 @@ class FastRun:
 def simulate(name: str, combos: list[dict], feeds: FeedSet | Market, settings: RunSettings, *, record: bool = False) -> FastRun:
     """Run ``combos`` (already full, see ``full_params``) of strategy ``name`` in one array pass."""
     kind = KINDS[resolve(name).cls]
+    reuse_freed_memory()
     market = feeds if isinstance(feeds, Market) else Market.from_feeds(feeds)
     if kind == "rotation":
         out = rotation.simulate(market, combos, settings, record=record)
