@@ -48,7 +48,9 @@ def daily_returns(equity: pd.Series) -> pd.Series:
     """Session returns: value / previous value - 1 (one fewer than the values)."""
     values = _columns(equity)
     if values is not None:
-        return pd.DataFrame(values[1:] / values[:-1] - 1.0, index=equity.index[1:], columns=equity.columns, copy=False)
+        returns = values[1:] / values[:-1]
+        returns -= 1.0  # in place: one array of this size instead of two
+        return pd.DataFrame(returns, index=equity.index[1:], columns=equity.columns, copy=False)
     return equity.pct_change().iloc[1:]
 
 
@@ -77,7 +79,7 @@ def sharpe(returns: pd.Series, riskfree: float = 0.0, periods: int = TRADING_DAY
     """mean(excess) / std(excess, ddof=1) x sqrt(periods), excess over the per-session risk-free rate."""
     values = _columns(returns)
     if values is not None:
-        excess = values - daily_riskfree(riskfree, periods)
+        excess = values - daily_riskfree(riskfree, periods) if riskfree else values
         sd = np.std(excess, axis=0, ddof=1) if len(excess) > 1 else np.zeros(excess.shape[1])
         return excess.mean(axis=0) / np.where(sd > 0, sd, np.nan) * math.sqrt(periods)
     excess = returns - daily_riskfree(riskfree, periods)
@@ -89,8 +91,10 @@ def sortino(returns: pd.Series, riskfree: float = 0.0, periods: int = TRADING_DA
     """mean(excess) x periods / (downside deviation x sqrt(periods)); downside deviation = sqrt(mean(min(excess, 0)^2))."""
     values = _columns(returns)
     if values is not None:
-        excess = values - daily_riskfree(riskfree, periods)
-        downside = np.sqrt(np.mean(np.minimum(excess, 0.0) ** 2, axis=0)) if len(excess) else np.zeros(excess.shape[1])
+        excess = values - daily_riskfree(riskfree, periods) if riskfree else values
+        losses = np.minimum(excess, 0.0)
+        losses *= losses  # squared in place
+        downside = np.sqrt(np.mean(losses, axis=0)) if len(excess) else np.zeros(excess.shape[1])
         return excess.mean(axis=0) * periods / (np.where(downside > 0, downside, np.nan) * math.sqrt(periods))
     excess = returns - daily_riskfree(riskfree, periods)
     downside = math.sqrt(float(np.mean(np.minimum(excess.to_numpy(), 0.0) ** 2))) if len(excess) else 0.0
@@ -101,8 +105,10 @@ def drawdown(equity: pd.Series) -> pd.Series:
     """Drawdown [fraction, <= 0] of each value from the running peak."""
     values = _columns(equity)
     if values is not None:
-        return pd.DataFrame(values / np.maximum.accumulate(values, axis=0) - 1.0, index=equity.index, columns=equity.columns,
-                            copy=False)
+        below = np.maximum.accumulate(values, axis=0)
+        np.divide(values, below, out=below)
+        below -= 1.0
+        return pd.DataFrame(below, index=equity.index, columns=equity.columns, copy=False)
     return equity / equity.cummax() - 1.0
 
 
