@@ -22,7 +22,7 @@ from .engine import RunItem, RunResult, RunSettings, check_history_of_all, resol
 from .executors import Progress, run_tasks
 from .report import format_param
 from .sweep import (
-    DEFAULT_METRIC, MAX_COMBINATIONS, add_executor_options, add_limit_option, check_grid, escape_help, evaluate, sweep_options,
+    DEFAULT_METRIC, add_executor_options, add_limit_option, check_grid, default_limit, escape_help, evaluate, sweep_options,
     write_table,
 )
 
@@ -98,7 +98,7 @@ def walkforward_runs(
     base_params: dict | None = None,
     progress: bool = True,
     engine: str = "backtrader",
-    max_combinations: int = MAX_COMBINATIONS,
+    max_combinations: int | None = None,
 ) -> tuple[pd.DataFrame, pd.Series, list[RunResult]]:
     """Per-window table (periods, chosen params, in-sample and out-of-sample metric), the stitched OOS equity and
     the out-of-sample runs (named "STRATEGY OOS_START..OOS_END").
@@ -108,7 +108,8 @@ def walkforward_runs(
     entry = resolve(name)
     base = dict(base_params or {})
     windows = make_windows(settings.start, settings.end, in_sample_years, out_of_sample_years, anchored)
-    combos = check_grid(entry.name, grid, base, max_combinations=max_combinations, runs_per_combination=len(windows))
+    combos = check_grid(entry.name, grid, base, max_combinations=max_combinations or default_limit(engine),
+                        runs_per_combination=len(windows))
     check_history_of_all(entry, [{**base, **combo} for combo in combos], feeds)  # the first window starts with the feeds
     periods = [(str(w.is_start.date()), str(w.is_end.date())) for w in windows]
     in_sample = evaluate(entry.name, [{**base, **combo} for combo in combos], feeds, settings, engine=engine,

@@ -181,3 +181,20 @@ def test_cli_sweep_fast_engine_with_verify(tmp_path, capsys):
         assert abs(row["CAGR [%] diff"]) <= 0.01 and abs(row["Sharpe diff"]) <= 0.01
     assert main(["sweep", "--verify", "2", "--grid", "lookback=21,63"]) == 2
     assert "add --engine fast" in capsys.readouterr().err
+
+
+def test_grid_limit_follows_the_engine():
+    from argparse import Namespace
+
+    from runner.config import ConfigError
+    from runner.sweep import MAX_COMBINATIONS, check_grid, default_limit, sweep_options
+
+    grid = {"lookback": list(range(21, 121)), "allocation": [round(0.2 + 0.08 * i, 2) for i in range(11)],
+            "cash_rule": [True, False], "vix_level": [20.0, 25.0, 30.0, 35.0, None]}  # 100 x 11 x 2 x 5 = 11,000
+    with pytest.raises(ConfigError, match="more than the limit of 10,000"):
+        check_grid("rotation", grid, max_combinations=default_limit("backtrader"))
+    assert len(check_grid("rotation", grid, max_combinations=default_limit("fast"))) == 11_000
+    args = Namespace(grid=["lookback=21:120:1"], engine="fast", max_combinations=None)
+    assert sweep_options(args, {})["max_combinations"] == default_limit("fast") > 11_000
+    args = Namespace(grid=["lookback=21:120:1"], engine=None, max_combinations=None)
+    assert sweep_options(args, {})["max_combinations"] == MAX_COMBINATIONS
