@@ -128,16 +128,14 @@ SHORT = RunSettings(start="2018-01-01", end="2019-12-31")
 GRID = {"lookback": [21, 63, 126], "breaker_drawdown": [None, 0.03], "vix_level": [18.0, None]}
 
 
-def test_fast_sweep_same_table_serial_pool_and_dask_and_close_to_backtrader(feedset):
+def test_fast_sweep_same_table_serial_pool_and_dask_and_close_to_backtrader(feedset, dask_scheduler):
     from runner.sweep import run_sweep
 
-    distributed = pytest.importorskip("distributed")
     feeds = feedset.window(SHORT.start, SHORT.end)
     serial = run_sweep("rotation", GRID, feeds, SHORT, jobs=1, progress=False, engine="fast")
     pooled = run_sweep("rotation", GRID, feeds, SHORT, jobs=2, progress=False, engine="fast")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        on_dask = run_sweep("rotation", GRID, feeds, SHORT, executor="dask", scheduler=cluster.scheduler_address,
-                            progress=False, engine="fast")
+    on_dask = run_sweep("rotation", GRID, feeds, SHORT, executor="dask", scheduler=dask_scheduler, progress=False,
+                        engine="fast")
     pd.testing.assert_frame_equal(serial, pooled)
     pd.testing.assert_frame_equal(serial, on_dask)
     slow = run_sweep("rotation", GRID, feeds, SHORT, jobs=2, progress=False)
