@@ -4,7 +4,8 @@ A command builds its folder in a staging folder beside the target (``.NAME.stagi
 the end, in one atomic exchange (Linux ``renameat2(RENAME_EXCHANGE)``). So no file of an earlier run stays, and a
 run that fails or is killed at any point leaves the previous folder as it was (a killed run's staging folder is
 removed by the next run into the same place). Everything written into the staging folder, by this process or by
-its workers, is part of the run and listed in ``run.json``.
+its workers, is part of the run and listed in ``run.json``. A folder that is not an earlier run's (no
+``run.json``: e.g. ``--output ~/Documents`` by mistake) is never replaced.
 
 ``run.json`` (the manifest): the command line, the resolved config, each input file with its first and last date
 and SHA-256, the package versions, the start and end time, and every file written with its size in bytes. The same
@@ -29,6 +30,8 @@ from feeds.atomic import atomic_write_text, umask_mode
 from feeds.prices import BUNDLED_DIR
 
 MANIFEST = "run.json"
+# what an output folder written before run.json existed holds: such a folder may be replaced too
+EARLIER_RUN_FILES = {"comparison.csv", "sweep.csv", "walkforward.csv"}
 PACKAGES = ("smallcap-rotation", "backtrader", "pandas", "numpy", "matplotlib", "exchange-calendars", "yfinance", "plotly")
 # errors that mean the output cannot be written, whichever file they name
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
@@ -84,6 +87,20 @@ def _swap(staging: Path, target: Path) -> None:
     os.rename(aside, staging)
 
 
+def replaceable(target: Path) -> bool:
+    """True when a run may replace ``target`` whole: absent, empty, or an earlier run's folder (its ``run.json``, or
+    the tables of a run made before run.json existed). Never the working folder or one of its parents."""
+    if not target.exists():
+        return True
+    try:
+        Path.cwd().resolve().relative_to(target.resolve())
+        return False  # the working folder itself, or a folder that holds it
+    except ValueError:
+        pass
+    names = {p.name for p in target.iterdir()}
+    return not names or MANIFEST in names or bool(names & EARLIER_RUN_FILES)
+
+
 def input_files(sources: dict[str, str]) -> list[Path]:
     """The data files named in a FeedSet's ``sources`` (bundled, csv:DIR and yahoo cache files), in order, once."""
     files: list[Path] = []
@@ -133,6 +150,11 @@ class RunFolder:
         target = self.target
         if target.exists() and not target.is_dir():
             raise OutputError(f"output folder {target}: a file is in the way (choose another --output or remove it)")
+        if not replaceable(target):
+            raise OutputError(
+                f"output folder {target} holds files that are not from an earlier run (it has no {MANIFEST}): a run "
+                "replaces its whole folder, so it will not replace this one; choose a new or empty folder"
+            )
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             self._remove_stale()

@@ -110,6 +110,21 @@ def test_a_file_in_the_way_is_one_named_error(tmp_path, capsys, where):
     assert blocker.read_text() == "not a folder"
 
 
+@pytest.mark.parametrize("where", ["a folder of other files", "the working folder"])
+def test_a_folder_that_is_not_a_run_is_never_replaced(tmp_path, capsys, monkeypatch, where):
+    mine = tmp_path / "documents"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("years of work")
+    if where == "the working folder":
+        monkeypatch.chdir(mine)
+    target = "." if where == "the working folder" else str(mine)
+    assert main(["compare", *SHORT, "--strategies", "buy-hold-spy", "--no-plots", "--output", target]) == 2
+    err = capsys.readouterr().err
+    assert "not from an earlier run" in err and "Traceback" not in err
+    assert [p.name for p in mine.iterdir()] == ["thesis.txt"] and (mine / "thesis.txt").read_text() == "years of work"
+    assert [p.name for p in tmp_path.iterdir()] == ["documents"]
+
+
 @pytest.mark.parametrize("code, words", [(errno.ENOSPC, "No space left on device"), (errno.EACCES, "Permission denied")])
 def test_disk_full_or_read_only_is_one_named_error_and_keeps_the_old_folder(tmp_path, capsys, monkeypatch, code, words):
     out = tmp_path / "o"
