@@ -148,8 +148,9 @@ class RunFolder:
 
     def __enter__(self) -> "RunFolder":
         target = self.target
-        if target.exists() and not target.is_dir():
-            raise OutputError(f"output folder {target}: a file is in the way (choose another --output or remove it)")
+        blocker = next((p for p in (target, *target.parents) if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            raise OutputError(f"output folder {target}: the file {blocker} is in the way (choose another --output or remove it)")
         if not replaceable(target):
             raise OutputError(
                 f"output folder {target} holds files that are not from an earlier run (it has no {MANIFEST}): a run "
