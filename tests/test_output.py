@@ -272,3 +272,12 @@ def test_dask_drops_the_tasks_of_a_killed_run(dask_scheduler, tmp_path):
             time.sleep(0.2)
         assert tasks() == 0, "the cluster kept working for a dead client"
     assert not out.exists()
+
+
+def test_run_json_finds_the_input_files_of_every_source():
+    from runner.output import input_files
+
+    sources = {"SPY": "yahoo (cache /home/u/.cache/smallcap-rotation/yahoo/SPY.csv, fetched 2025-09-29)",
+               "SGOV": "BIL from csv:/tmp/my data/BIL.csv + SGOV from csv:/tmp/my data/SGOV.csv", "IWM": "bundled:IWM.csv"}
+    assert input_files(sources) == [Path("/home/u/.cache/smallcap-rotation/yahoo/SPY.csv"), Path("/tmp/my data/BIL.csv"),
+                                    Path("/tmp/my data/SGOV.csv"), BUNDLED_DIR / "IWM.csv"]
