@@ -76,12 +76,17 @@ def _describe(cls: type) -> str:
     return f"{cls.__qualname__} ({where})"
 
 
+# The package's strategy modules in the order their runs are listed (the comparison's row order): the
+# published rotation first, then the ratio strategies, then the benchmarks; any other module after them.
+BUILTIN_ORDER = ("rotation", "ratio", "benchmarks")
+
+
 def discover() -> None:
-    """Import every module of the ``strategies`` package so their ``register`` calls run."""
+    """Import every module of the ``strategies`` package so their ``register`` calls run (``BUILTIN_ORDER`` first)."""
     package = importlib.import_module("strategies")
-    for info in pkgutil.iter_modules(package.__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"strategies.{info.name}")
+    names = [info.name for info in pkgutil.iter_modules(package.__path__) if not info.name.startswith("_")]
+    for name in sorted(names, key=lambda n: (BUILTIN_ORDER.index(n) if n in BUILTIN_ORDER else len(BUILTIN_ORDER), n)):
+        importlib.import_module(f"strategies.{name}")
 
 
 def load_user_module(spec: str) -> None:

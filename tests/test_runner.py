@@ -124,3 +124,13 @@ def test_notebook_runs_top_to_bottom():
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert sum(1 for o in outputs if "image/png" in o.get("data", {})) >= 2
+
+
+def test_comparison_lists_the_rotation_first_then_ratio_runs_then_benchmarks_in_a_fresh_process():
+    import subprocess
+    import sys
+
+    code = "from runner.compare import default_names; print(','.join(default_names()))"
+    names = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip().split(",")
+    assert names == ["rotation", "ratio-rotation", "ratio-z-rotation", "ratio-pair", "ratio-z-pair",
+                     "buy-hold-spy", "buy-hold-iwm", "mix-50-50"]
