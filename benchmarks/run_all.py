@@ -38,6 +38,14 @@ def best_of(fn, repeat: int) -> float:
     return min(times)
 
 
+def cpu_seconds(fn) -> float:
+    """CPU time of ``fn()`` in this process and in the child processes it waited for."""
+    before = os.times()
+    fn()
+    after = os.times()
+    return sum(getattr(after, k) - getattr(before, k) for k in ("user", "system", "children_user", "children_system"))
+
+
 def empty_strategy_plain_pandasdata(feeds) -> None:
     cerebro = bt.Cerebro(stdstats=False)
     for name, bars in feeds.bars.items():
@@ -100,6 +108,10 @@ def main() -> int:
     record(f"default comparison, {len(names)} runs [s]", t_compare)
     record("sum of single runs [s]", t_singles)
     record("comparison / sum of singles (target <= 0.5)", t_compare / t_singles)
+    # the same in CPU time (all processes): how much work the comparison adds, whatever the machine's load
+    cpu_singles = cpu_seconds(lambda: [run_one(n, feeds, settings) for n in names])
+    cpu_compare = cpu_seconds(lambda: compare(names, feeds, settings, progress=lambda line: None))
+    record("comparison CPU, all processes / single runs' CPU", cpu_compare / cpu_singles)
     if args.engine_only:
         return report(results, ROOT / "benchmarks" / "results" / "engine.json")
 

@@ -15,7 +15,7 @@ def _pid_square(feeds, item):
 
 
 def _fails_on_first_or_last(feeds, item):
-    if item in (0, 7):  # a worker takes item 0 first, this process item 7
+    if item in (0, 7):  # a worker takes item 0 first, this process item 1 (item 7: whoever gets there)
         raise KeyError(f"{item} is bad")
     time.sleep(0.01)
     return item
