@@ -1,7 +1,7 @@
 """SPY/IWM price-ratio mean reversion, from a newsletter: fixed levels, and a rolling z-score variant."""
 from __future__ import annotations
 
-import math
+from array import array
 from datetime import date
 
 import backtrader as bt
@@ -31,7 +31,8 @@ class SpyIwmRatio(bt.Indicator):
 
 
 class LogRatioZScore(bt.Indicator):
-    """z-score of log(SPY/IWM) over a trailing window (``strategies.signals.ratio.zscore_last``), with its bands."""
+    """z-score of log(SPY/IWM) over a trailing window of ``lookback`` closes up to the current one
+    (``strategies.signals.ratio.trailing_zscores``; ``zscore_last`` bar by bar in ``next``), with its bands."""
 
     lines = ("z",)
     params = (("price", "raw"), ("lookback", 252), ("bands", ()))
@@ -39,13 +40,21 @@ class LogRatioZScore(bt.Indicator):
 
     def __init__(self) -> None:
         pick = (lambda d: d.raw_close) if self.p.price == "raw" else (lambda d: d.close)
-        self._log_ratio = bt.ind.ApplyN(pick(self.data0) / pick(self.data1), func=lambda xs: math.log(xs[-1]), period=1)
+        self._spy, self._iwm = pick(self.data0), pick(self.data1)
         self.addminperiod(self.p.lookback)
         self.plotinfo.plothlines = list(self.p.bands)
 
     def next(self) -> None:
-        window = np.asarray(self._log_ratio.get(size=self.p.lookback))
-        self.lines.z[0] = sig.zscore_last(window) if len(window) == self.p.lookback else float("nan")
+        size = self.p.lookback
+        spy, iwm = np.asarray(self._spy.get(size=size)), np.asarray(self._iwm.get(size=size))
+        self.lines.z[0] = sig.zscore_last(np.log(spy / iwm)) if len(spy) == len(iwm) == size else float("nan")
+
+    def once(self, start: int, end: int) -> None:
+        """The same values as ``next``, over the whole preloaded arrays at once (runonce mode)."""
+        spy, iwm = np.asarray(self._spy.array), np.asarray(self._iwm.array)
+        z = sig.trailing_zscores(np.log(spy / iwm), self.p.lookback)
+        out = self.lines.z.array
+        out[start:end] = array("d", z[start:end])
 
 
 class _RatioTrade(PortfolioStrategy):
@@ -207,7 +216,24 @@ class RollingRatioMeanReversion(_RatioTrade):
         bands = [b for b in (self.p.entry_z, self.p.exit_z, self.p.stop_z) if b is not None]
         self.z = LogRatioZScore(self.spy, self.iwm, price=self.p.price, lookback=self.p.lookback, bands=bands)
 
+    def start(self) -> None:
+        super().start()
+        self._zscores = self._preloaded_zscores()
+
+    def _preloaded_zscores(self) -> np.ndarray:
+        """``zscores_to_previous_close`` over the whole preloaded SPY and IWM closes (empty when the feeds are not
+        preloaded into unbounded buffers of equal length: then ``signal_value`` steps bar by bar). Lookahead-safe:
+        the value at a bar reads only closes before it."""
+        line = (lambda d: d.raw_close) if self.p.price == "raw" else (lambda d: d.close)
+        spy, iwm = line(self.spy), line(self.iwm)
+        if spy.mode != spy.UnBounded or iwm.mode != iwm.UnBounded or len(spy.array) != len(iwm.array) or len(spy.array) <= len(self.spy):
+            return np.array([])
+        return sig.zscores_to_previous_close(np.asarray(spy.array), np.asarray(iwm.array), self.p.lookback)
+
     def signal_value(self) -> float:
+        bar = len(self.spy) - 1  # the feeds are on the current bar (also in next_open)
+        if bar < len(self._zscores) and bar == len(self.iwm) - 1:
+            return float(self._zscores[bar])
         window = self.ratios(self.p.lookback)
         return sig.zscore_last(np.log(window)) if len(window) else float("nan")
 

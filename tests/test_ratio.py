@@ -198,3 +198,57 @@ def test_bundled_zscore_trades_equal_independent_computation(feedset, raw_csv):
         strategy = run_on(feedset, name)
         assert strategy.trades_log == expected, name
         assert strategy.rejected_orders == []
+
+
+@pytest.mark.parametrize("column", ["Close", "Adj Close"])
+def test_vectorised_zscores_are_bitwise_zscore_last_bar_by_bar(raw_csv, column):
+    """``zscores_to_previous_close`` gives exactly the floats of ``zscore_last(np.log(window))`` per bar on the
+    bundled raw and adjusted closes, for several lookbacks (including ones around numpy's pairwise block of 128)."""
+    both = pd.concat([raw_csv("SPY")[column], raw_csv("IWM")[column]], axis=1, join="inner").to_numpy()
+    spy, iwm = both[:, 0], both[:, 1]
+    for lookback in (2, 3, 20, 63, 128, 129, 252, 600):
+        expected = np.full(len(spy), np.nan)
+        for bar in range(lookback, len(spy)):
+            expected[bar] = sig.zscore_last(np.log(spy[bar - lookback:bar] / iwm[bar - lookback:bar]))
+        got = sig.zscores_to_previous_close(spy, iwm, lookback)
+        assert np.array_equal(got, expected, equal_nan=True), lookback
+        assert np.isnan(got[:lookback]).all() and not np.isnan(got[lookback:]).any(), lookback
+        inclusive = sig.trailing_zscores(np.log(spy / iwm), lookback)  # windows ending at each bar (the indicator)
+        assert np.array_equal(inclusive[:-1], expected[1:], equal_nan=True), lookback
+
+
+def test_vectorised_zscores_edges_and_no_lookahead():
+    flat = np.full(10, 2.0)
+    assert np.isnan(sig.zscores_to_previous_close(flat, np.ones(10), 3)).all()  # zero spread: NaN, as zscore_last
+    assert np.isnan(sig.zscores_to_previous_close(np.arange(1.0, 4.0), np.ones(3), 5)).all()  # too short
+    with pytest.raises(ValueError, match="same length"):
+        sig.zscores_to_previous_close(np.ones(4), np.ones(5), 2)
+    rng = np.random.default_rng(7)
+    spy, iwm = 200 + rng.normal(0, 5, 300), 100 + rng.normal(0, 3, 300)
+    before = sig.zscores_to_previous_close(spy, iwm, 20)
+    changed = spy.copy()
+    changed[150:] *= 3.0  # closes from bar 150 on change: values up to bar 150 (closes before it) must not
+    after = sig.zscores_to_previous_close(changed, iwm, 20)
+    assert np.array_equal(before[:151], after[:151], equal_nan=True)
+    assert not np.array_equal(before[151:], after[151:])
+
+
+@pytest.mark.parametrize("price", ["raw", "adjusted"])
+def test_zscore_strategy_same_vectorised_and_bar_by_bar(feedset, price):
+    """Default run (runonce, vectorised signal and indicator) == runonce=False (indicator ``next``) == feeds not
+    preloaded (signal from ``zscore_last`` bar by bar): same decisions, z line, trades and final value."""
+    runs = []
+    for kwargs in ({}, {"runonce": False}, {"preload": False, "runonce": False}):
+        _, _, cerebro = build_run("ratio-z-pair", feedset, RunSettings(), {"price": price, "lookback": 63, "entry_z": 1.0})
+        runs.append(cerebro.run(**kwargs)[0])
+    base = runs[0]
+    assert len(base._zscores) > 0 and len(runs[1]._zscores) > 0 and len(runs[2]._zscores) == 0  # each path taken
+    decisions = pd.DataFrame(base.decisions)
+    assert len(decisions) > 3000 and decisions["z"].notna().all() and (decisions["event"] == "entry").sum() >= 5
+    z_line = np.array(base.z.lines.z.array)
+    assert np.isnan(z_line[:62]).all() and not np.isnan(z_line[62:]).any()
+    for other in runs[1:]:
+        assert pd.DataFrame(other.decisions).equals(decisions)
+        assert np.array_equal(np.array(other.z.lines.z.array), z_line, equal_nan=True)
+        assert other.trades_log == base.trades_log
+        assert other.broker.getvalue() == base.broker.getvalue()

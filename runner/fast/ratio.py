@@ -3,8 +3,9 @@ combinations at once.
 
 The rule is stepped with the strategy's own pure functions (``strategies.signals.ratio.step_levels`` /
 ``step_zscore``) on the same inputs (the ratio or the z-score of log ratios at the previous close, from
-``zscore_last``), once per distinct set of signal parameters; the holdings are then traded for all combinations
-together with ``Book`` at each session's open. ``short_cost`` is charged at each close on the short's value.
+``zscores_to_previous_close``: bitwise ``zscore_last`` bar by bar), once per distinct set of signal parameters; the
+holdings are then traded for all combinations together with ``Book`` at each session's open. ``short_cost`` is charged
+at each close on the short's value.
 """
 from __future__ import annotations
 
@@ -25,13 +26,11 @@ def signal_series(market: Market, price: str, lookback: int | None) -> np.ndarra
     ratio over ``lookback`` closes (NaN without enough history), as the strategy reads it from its feeds."""
     closes = market.raw_close if price == "raw" else market.close
     out = np.full(market.sessions, np.nan)
-    for bar in range(market.first, market.sessions):
-        if lookback is None:
-            if bar >= 1:
-                out[bar] = closes[bar - 1, SPY] / closes[bar - 1, IWM]
-        elif bar >= lookback:
-            window = closes[bar - lookback:bar, SPY] / closes[bar - lookback:bar, IWM]
-            out[bar] = sig.zscore_last(np.log(window))
+    if lookback is None:
+        out[1:] = closes[:-1, SPY] / closes[:-1, IWM]
+    else:
+        out = sig.zscores_to_previous_close(closes[:, SPY], closes[:, IWM], lookback)
+    out[:market.first] = np.nan
     return out
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 
 REARM_RULES = ("below_zone_top", "below_target", "immediate")
 
@@ -94,6 +95,38 @@ def zscore_last(window: np.ndarray) -> float:
     """z-score of the last value of ``window`` (log ratios) against the whole window (population std)."""
     sd = float(np.std(window))
     return float((window[-1] - np.mean(window)) / sd) if len(window) > 1 and sd > 0 else float("nan")
+
+
+def trailing_zscores(logs: np.ndarray, lookback: int) -> np.ndarray:
+    """``zscore_last`` of every window of ``lookback`` values ending at each index of ``logs`` (NaN before the first
+    full window), vectorised: bitwise the same floats as calling ``zscore_last`` window by window (numpy reduces
+    each contiguous row of the windows the way it reduces the window alone)."""
+    logs = np.asarray(logs, dtype="float64")
+    out = np.full(len(logs), np.nan)
+    if lookback < 2 or len(logs) < lookback:
+        return out
+    windows = sliding_window_view(logs, lookback)
+    rows = max(1, 2**18 // lookback)  # blocks of about 2 MB, whatever the lookback
+    for first in range(0, len(windows), rows):
+        block = np.ascontiguousarray(windows[first:first + rows])
+        sd = np.std(block, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = (block[:, -1] - np.mean(block, axis=1)) / sd
+        z[~(sd > 0)] = np.nan
+        out[lookback - 1 + first:lookback - 1 + first + len(block)] = z
+    return out
+
+
+def zscores_to_previous_close(spy: np.ndarray, iwm: np.ndarray, lookback: int) -> np.ndarray:
+    """For every bar, the z-score of log(SPY/IWM) over the ``lookback`` closes up to the previous close (NaN without
+    enough history): bar ``i`` gets ``zscore_last(np.log(spy[i - lookback:i] / iwm[i - lookback:i]))``, exactly.
+    Each value reads only earlier closes, so the whole array can be computed before a backtest without lookahead."""
+    spy, iwm = np.asarray(spy, dtype="float64"), np.asarray(iwm, dtype="float64")
+    if spy.shape != iwm.shape:
+        raise ValueError(f"SPY and IWM closes must have the same length, got {len(spy)} and {len(iwm)}")
+    out = np.full(len(spy), np.nan)
+    out[1:] = trailing_zscores(np.log(spy / iwm), lookback)[:-1]
+    return out
 
 
 def rolling_zscore(ratio: pd.Series, lookback: int) -> pd.Series:
