@@ -90,6 +90,7 @@ class Book:
         self.added = np.zeros(n)  # broker.add_cash waiting for the next valuation
         self._adding = False
         self.filled = np.zeros(n, dtype=bool)  # a fill in the current session
+        self.any_filled = False  # some row may have ``filled`` set (a cheap test before reading it)
         self.traded = np.zeros(n)  # |size x price| of measured fills
         self.queued: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []  # close-fill orders for the next bar
         self.fills: list[tuple] | None = [] if record else None
@@ -150,6 +151,7 @@ class Book:
         self.cash[rows] -= (moved + fee).sum(axis=1)
         self.pos[:, rows] += deltas.T
         self.filled[rows] |= (deltas != 0).any(axis=1)
+        self.any_filled = True
         if measuring:
             self.traded[rows] += np.abs(moved).sum(axis=1)
         if self.fills is not None:

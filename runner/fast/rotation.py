@@ -19,6 +19,7 @@ from .book import IWM, SLEEVE, SPY, Book, Market, require_history
 ASSETS = ("IWM", "SPY", sig.CASH)  # asset codes 0, 1, 2; -1 = nothing chosen yet
 NONE, BREAKER, VIX = 0, 1, 2
 REASONS = {BREAKER: "breaker", VIX: "vix"}
+BLOCK = 64  # closes buffered per copy into the curves
 
 
 def _column(combos: list[dict], key: str, default, none=np.nan) -> np.ndarray:
@@ -108,7 +109,6 @@ def simulate(market: Market, combos: list[dict], settings, *, record: bool = Fal
     armed = np.zeros(n, dtype=bool)  # the breaker can still trip this month
     daily = np.zeros(n, dtype=bool)  # VIX is read at every close this month
     any_daily = bool(p["daily"].any())
-    held = np.empty((n, sessions - first + 1))  # value of the IWM or SPY position (one at most is held)
     switches = Switches(n)
     scheduled = np.zeros(n, dtype=int)
     logs = [[] for _ in range(n)] if record else None
@@ -164,25 +164,48 @@ def simulate(market: Market, combos: list[dict], settings, *, record: bool = Fal
 
     pos, cash = book.pos, book.cash
     safe_month = np.ones(n)  # month_value where the breaker is armed, 1 elsewhere (no division by zero)
+    # The closes are gathered BLOCK sessions at a time in (sessions x runs) buffers written row by row, then copied
+    # into the (runs x sessions) curves at once: one strided write per block instead of one per session
+    block_values, block_held = np.empty((BLOCK, n)), np.empty((BLOCK, n))
+    invested = np.zeros(n, dtype=int)
+    iwm_value, spy_value, sleeve_value, ratio = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    tripped, flips, events = np.empty(n, dtype=bool), np.empty(n, dtype=bool), np.empty(n, dtype=bool)
+    no_flips = np.zeros(n, dtype=bool)
+
+    def flush(stop: int, count: int) -> None:
+        """Copy the ``count`` buffered closes ending at session ``stop`` into the curves; count invested sessions."""
+        if count:
+            values[:, stop - count + 1:stop + 1] = block_values[:count].T
+            invested[:] += (block_held[:count] / block_values[:count] >= 0.02).sum(axis=0)
+
+    slot = 0
     for bar in range(first, sessions):
         trade(bar, "open")
         book.broker_step(bar, market, measuring=True)
         close = market.close[bar]
-        iwm_value, spy_value = pos[IWM] * close[IWM], pos[SPY] * close[SPY]
-        value = cash + iwm_value
+        np.multiply(pos[IWM], close[IWM], out=iwm_value)
+        np.multiply(pos[SPY], close[SPY], out=spy_value)
+        value = block_values[slot]
+        np.add(cash, iwm_value, out=value)
         value += spy_value
-        value += pos[SLEEVE] * close[SLEEVE]
+        np.multiply(pos[SLEEVE], close[SLEEVE], out=sleeve_value)
+        value += sleeve_value
         trade(bar, "close")
         # _watch_close: the breaker, then (daily timing) VIX, acted on at the next fill
-        tripped = armed & (value / safe_month - 1.0 < breaker)
+        np.divide(value, safe_month, out=ratio)
+        ratio -= 1.0
+        np.less(ratio, breaker, out=tripped)
+        tripped &= armed
         if any_daily:
-            flips = daily & ~tripped & (vix_above[bar] != vix_on)
-            events = tripped | flips
+            np.not_equal(vix_above[bar], vix_on, out=flips)
+            flips &= daily
+            np.greater(flips, tripped, out=flips)  # and not tripped
+            np.logical_or(tripped, flips, out=events)
         else:
-            flips, events = None, tripped
+            events = tripped
         if events.any():
             rows = np.flatnonzero(events)
-            trip, flip = tripped[rows], (flips[rows] if flips is not None else np.zeros(len(rows), dtype=bool))
+            trip, flip = tripped[rows], (flips[rows] if any_daily else no_flips[:len(rows)])
             before = _risk(vix_on[rows], breaker_on[rows], p, rows)
             breaker_on[rows[trip]] = True
             armed[rows[trip]] = False
@@ -194,13 +217,15 @@ def simulate(market: Market, combos: list[dict], settings, *, record: bool = Fal
             waiting[rows[changed]] = True
             waiting_any[0] = waiting_any[0] or bool(changed.any())
         last_value = value
-        values[:, bar - first + 1] = value
         # Exposure: the analyzers' |IWM weight| + |SPY weight| is (IWM value + SPY value) / value exactly here, as
-        # the rotation holds one of them at most, long; kept per session and compared once at the end
-        held[:, bar - first + 1] = iwm_value + spy_value
+        # the rotation holds one of them at most, long; kept per session and compared once per block
+        np.add(iwm_value, spy_value, out=block_held[slot])
         switches.record(book, iwm_value, spy_value, value)
-
-    invested = (held[:, 1:] / values[:, 1:] >= 0.02).sum(axis=1)
+        slot += 1
+        if slot == BLOCK:
+            flush(bar - first + 1, slot)
+            slot = 0
+    flush(sessions - first, slot)
     return {"values": values, "book": book, "invested": invested, "switches": switches.count(),
             "scheduled": scheduled, "log": logs, "decisions": decisions}
 
@@ -208,17 +233,22 @@ def simulate(market: Market, combos: list[dict], settings, *, record: bool = Fal
 def switch_key(weights: np.ndarray, threshold: float = 0.02, step: float = 0.05) -> np.ndarray:
     """``analyzers.holding_label`` as numbers (runs x 3), equal exactly when the labels are equal: column 0 is the
     kind (0 cash, 1 one asset whole, 2 parts, 3 parts + cash), 1-2 the IWM/SPY part (asset for kind 1)."""
-    held = np.abs(weights) >= threshold
-    risk = np.where(held, weights, 0.0)
-    gross = np.abs(risk).sum(axis=1)
-    count = held.sum(axis=1)
-    whole = (count == 1) & (gross >= 1.0 - threshold) & (risk >= 0).all(axis=1)
-    parts = np.where(held, np.round(weights / step), np.inf)  # inf: not held (a held weight may round to 0)
-    net_long = risk.sum(axis=1)
+    columns = [weights[:, j] for j in range(weights.shape[1])]  # column by column: numpy's row-wise reductions
+    held = [np.abs(c) >= threshold for c in columns]                # over 2 columns are several times slower
+    risk = [np.where(h, c, 0.0) for h, c in zip(held, columns)]
+    gross, net_long, count, long_only = np.abs(risk[0]), risk[0].copy(), held[0].astype(int), risk[0] >= 0
+    for h, r in zip(held[1:], risk[1:]):
+        gross += np.abs(r)
+        net_long += r
+        count += h
+        long_only &= r >= 0
+    whole = (count == 1) & (gross >= 1.0 - threshold) & long_only
     kind = np.where(count == 0, 0, np.where(whole, 1, np.where(net_long < 1.0 - threshold, 3, 2)))
-    key = np.zeros((len(weights), 3))
+    key = np.zeros((len(weights), 1 + len(columns)))
     key[:, 0] = kind
-    key[:, 1:] = np.where((kind >= 2)[:, None], parts, np.where((kind == 1)[:, None], held.astype(float), 0.0))
+    parted, single = kind >= 2, kind == 1
+    for j, (c, h) in enumerate(zip(columns, held)):  # parts: inf where not held (a held weight may round to 0)
+        key[:, 1 + j] = np.where(parted, np.where(h, np.round(c / step), np.inf), np.where(single, h, 0.0))
     return key
 
 
@@ -233,6 +263,9 @@ class Switches:
 
     def record(self, book: Book, iwm_value: np.ndarray, spy_value: np.ndarray, value: np.ndarray) -> None:
         """Keep the IWM/SPY weights of the runs that had fills this session (and forget the fills)."""
+        if not book.any_filled:
+            return
+        book.any_filled = False
         rows = np.flatnonzero(book.filled)
         if len(rows):
             self.rows.append(rows)
@@ -246,8 +279,14 @@ class Switches:
         rows = np.concatenate(self.rows)
         keys = switch_key(np.concatenate(self.weights))
         order = np.argsort(rows, kind="stable")  # per run, in session order
-        rows, keys = rows[order], keys[order]
-        previous = np.vstack([np.zeros((1, 3)), keys[:-1]])
-        previous[np.flatnonzero(np.append(True, rows[1:] != rows[:-1]))] = 0.0  # each run starts in cash
-        moved = (keys != previous).any(axis=1)
+        rows = rows[order]
+        starts = np.flatnonzero(np.append(True, rows[1:] != rows[:-1]))  # each run starts in cash
+        moved = np.zeros(len(rows), dtype=bool)
+        previous = np.empty(len(rows))
+        for j in range(keys.shape[1]):  # column by column (faster than row-wise reductions over 3 columns)
+            key = keys[order, j]
+            previous[0] = 0.0
+            previous[1:] = key[:-1]
+            previous[starts] = 0.0
+            moved |= key != previous
         return np.bincount(rows[moved], minlength=self.n)
