@@ -67,20 +67,30 @@ def daily_riskfree(annual_rate: float, periods: int = TRADING_DAYS) -> float:
     return (1.0 + annual_rate) ** (1.0 / periods) - 1.0
 
 
-def volatility(returns: pd.Series, periods: int = TRADING_DAYS) -> float:
-    """Annualised volatility [%]: sample std of session returns x sqrt(periods)."""
+def sample_std(returns: pd.DataFrame) -> np.ndarray:
+    """Sample std (ddof=1) of each run's session returns (a DataFrame, one column per run); NaN with fewer than two
+    sessions. Computed once, it can be passed to ``volatility`` and ``sharpe`` as ``sd``."""
+    values = _columns(returns)
+    return np.std(values, axis=0, ddof=1) if len(values) > 1 else np.full(values.shape[1], np.nan)
+
+
+def volatility(returns: pd.Series, periods: int = TRADING_DAYS, *, sd: np.ndarray | None = None) -> float:
+    """Annualised volatility [%]: sample std of session returns x sqrt(periods). For a DataFrame of runs, ``sd``
+    may give ``sample_std(returns)`` when already computed."""
     values = _columns(returns)
     if values is not None:
-        return 100.0 * np.std(values, axis=0, ddof=1) * math.sqrt(periods) if len(values) > 1 else np.full(values.shape[1], np.nan)
+        return 100.0 * (sample_std(returns) if sd is None else sd) * math.sqrt(periods)
     return _figure(100.0 * returns.std(ddof=1) * math.sqrt(periods)) if len(returns) > 1 else _figure(returns.sum() * float("nan"))
 
 
-def sharpe(returns: pd.Series, riskfree: float = 0.0, periods: int = TRADING_DAYS) -> float:
-    """mean(excess) / std(excess, ddof=1) x sqrt(periods), excess over the per-session risk-free rate."""
+def sharpe(returns: pd.Series, riskfree: float = 0.0, periods: int = TRADING_DAYS, *, sd: np.ndarray | None = None) -> float:
+    """mean(excess) / std(excess, ddof=1) x sqrt(periods), excess over the per-session risk-free rate. For a
+    DataFrame of runs, ``sd`` may give ``sample_std(returns)`` when already computed (used with riskfree 0 only)."""
     values = _columns(returns)
     if values is not None:
         excess = values - daily_riskfree(riskfree, periods) if riskfree else values
-        sd = np.std(excess, axis=0, ddof=1) if len(excess) > 1 else np.zeros(excess.shape[1])
+        if sd is None or riskfree:
+            sd = np.std(excess, axis=0, ddof=1) if len(excess) > 1 else np.zeros(excess.shape[1])
         return excess.mean(axis=0) / np.where(sd > 0, sd, np.nan) * math.sqrt(periods)
     excess = returns - daily_riskfree(riskfree, periods)
     sd = excess.std(ddof=1)

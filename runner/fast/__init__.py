@@ -116,10 +116,11 @@ def figures(equity: pd.DataFrame, book: Book, invested: np.ndarray, switches: np
     years = stats.years_between(equity.index[0], equity.index[-1]) if stats.annualisable(equity.index[0], equity.index[-1]) else 0.0
     mean_value = equity.to_numpy()[1:].mean(axis=0)
     sessions = len(equity) - 1
+    sd = stats.sample_std(returns)  # once for volatility and Sharpe
     table = {
         "CAGR [%]": cagr,
-        "Volatility [%]": stats.volatility(returns),
-        "Sharpe": stats.sharpe(returns),
+        "Volatility [%]": stats.volatility(returns, sd=sd),
+        "Sharpe": stats.sharpe(returns, sd=sd),
         "Sortino": stats.sortino(returns),
         "Max drawdown [%]": max_dd,
         "Calmar": stats.calmar(cagr, max_dd),
