@@ -39,7 +39,7 @@ class Exposure(MeasuredAnalyzer):
             self.rets.update({"Exposure [%]": None, "Average exposure [%]": None, "Traded value": 0.0, "Turnover [x/yr]": None})
             return
         risk = weights[[c for c in weights.columns if c not in self.cash_names()]].abs().sum(axis=1)
-        years = stats.years_between(equity.index[0], equity.index[-1]) if stats.annualisable(equity.index[0], equity.index[-1]) else 0.0
+        years = stats.annual_years(equity.index[0], equity.index[-1])
         mean_value = float(equity.iloc[1:].mean())
         self.rets.update(
             {

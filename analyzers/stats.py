@@ -44,6 +44,11 @@ def annualisable(first: pd.Timestamp, last: pd.Timestamp) -> bool:
     return (pd.Timestamp(last) - pd.Timestamp(first)).days >= MIN_ANNUAL_DAYS
 
 
+def annual_years(first: pd.Timestamp, last: pd.Timestamp) -> float:
+    """``years_between`` when ``first``..``last`` is ``annualisable``, else 0.0 (callers then give no rate per year)."""
+    return years_between(first, last) if annualisable(first, last) else 0.0
+
+
 def daily_returns(equity: pd.Series) -> pd.Series:
     """Session returns: value / previous value - 1 (one fewer than the values)."""
     values = _columns(equity)

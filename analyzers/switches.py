@@ -78,9 +78,7 @@ class SwitchCount(MeasuredAnalyzer):
         dates = self.dates
         switches = [dict(switch, date=dates[switch["date"]]) for switch in self._switches]
         equity = self.equity()
-        years = stats.years_between(equity.index[0], equity.index[-1]) if len(equity) > 1 else 0.0
-        if len(equity) > 1 and not stats.annualisable(equity.index[0], equity.index[-1]):
-            years = 0.0  # shorter than a year: no rate per year (None)
+        years = stats.annual_years(equity.index[0], equity.index[-1]) if len(equity) > 1 else 0.0  # 0.0: rates None
         log = getattr(self.strategy, "rebalance_log", None)
         if log is not None:
             measured = [entry for entry in log if self._from is None or entry[0] >= self._from]
