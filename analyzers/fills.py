@@ -4,6 +4,8 @@ from __future__ import annotations
 import backtrader as bt
 import pandas as pd
 
+from feeds.calendar import bar_date
+
 FILL_COLUMNS = ("date", "symbol", "side", "size", "price", "value", "commission", "reason")
 DEFAULT_REASON = "signal"
 
@@ -30,8 +32,8 @@ class Fills(bt.Analyzer):
             return
         size = abs(float(order.executed.size))
         price = float(order.executed.price)
-        filled = pd.Timestamp(bt.num2date(order.executed.dt).date())
-        created = pd.Timestamp(bt.num2date(order.created.dt).date())
+        filled = pd.Timestamp(bar_date(order.executed.dt))
+        created = pd.Timestamp(bar_date(order.created.dt))
         self._fills.append(
             {
                 "date": filled,
