@@ -268,10 +268,7 @@ class RunItem:
 
 def run_item(feeds: FeedSet, item: RunItem) -> RunResult:
     """Executor task: ``run_one`` for an item, on its window of the shared feeds."""
+    window = feeds
     if item.start:
-        entry = resolve(item.name)
-        needed = history_needed(entry, merged_params(entry, item.params))
-        window = feeds.window(item.start, item.end, warmup_sessions=max(DEFAULT_WARMUP_SESSIONS, needed))
-    else:
-        window = feeds
+        window = feeds.window(item.start, item.end, warmup_sessions=warmup_for([(item.name, item.params)]))
     return run_one(item.name, window, item.settings, item.params, plot_path=item.plot_path)
