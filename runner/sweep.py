@@ -276,8 +276,9 @@ def run_sweep(
     if not grid:
         raise ConfigError("sweep: empty grid; give at least one --grid KEY=VALUES")
     combos = check_grid(entry.name, grid, base_params, max_combinations=max_combinations or default_limit(engine))
-    check_history_of_all(entry, [{**(base_params or {}), **combo} for combo in combos], feeds)
-    metrics, = evaluate(entry.name, [{**(base_params or {}), **combo} for combo in combos], feeds, settings,
+    param_sets = [{**(base_params or {}), **combo} for combo in combos]
+    check_history_of_all(entry, param_sets, feeds)
+    metrics, = evaluate(entry.name, param_sets, feeds, settings,
                         engine=engine, executor=executor, jobs=jobs, scheduler=scheduler, progress=progress)
     rows = [{**combo, **m} for combo, m in zip(combos, metrics)]
     return pd.DataFrame(rows, columns=[*grid, *COMPARISON_COLUMNS])

@@ -110,9 +110,10 @@ def walkforward_runs(
     windows = make_windows(settings.start, settings.end, in_sample_years, out_of_sample_years, anchored)
     combos = check_grid(entry.name, grid, base, max_combinations=max_combinations or default_limit(engine),
                         runs_per_combination=len(windows))
-    check_history_of_all(entry, [{**base, **combo} for combo in combos], feeds)  # the first window starts with the feeds
+    param_sets = [{**base, **combo} for combo in combos]
+    check_history_of_all(entry, param_sets, feeds)  # the first window starts with the feeds
     periods = [(str(w.is_start.date()), str(w.is_end.date())) for w in windows]
-    in_sample = evaluate(entry.name, [{**base, **combo} for combo in combos], feeds, settings, engine=engine,
+    in_sample = evaluate(entry.name, param_sets, feeds, settings, engine=engine,
                          executor=executor, jobs=jobs, scheduler=scheduler, progress=progress, windows=periods)
     bar = Progress(len(windows), "out-of-sample runs (backtrader)", enabled=progress)
     chosen = []
