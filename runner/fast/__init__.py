@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analyzers import stats
+from analyzers.performance import ANNUALISED
 from feeds import FeedSet
 from strategies.ratio import RatioMeanReversion, RollingRatioMeanReversion
 from strategies.rotation import RelativeStrengthRotation
@@ -132,7 +133,7 @@ def figures(equity: pd.DataFrame, book: Book, invested: np.ndarray, switches: np
         "Final value [$]": equity.iloc[-1].to_numpy(),
     }
     if not years:  # shorter than a year: no annualised figure, as in analyzers.performance
-        for key in ("CAGR [%]", "Volatility [%]", "Sharpe", "Sortino", "Calmar"):
+        for key in ANNUALISED:
             table[key] = np.full(len(cagr), np.nan)
     keys = list(COMPARISON_COLUMNS)
     columns = [np.asarray(table[k]) for k in keys]
