@@ -62,6 +62,12 @@ class Market:
         return len(self.dates)
 
 
+def named_weights(weights: np.ndarray) -> dict[str, float]:
+    """One run's feed weights (IWM, SPY, cash sleeve) as {feed name: weight}, zero weights left out, as in
+    ``rebalance_log``."""
+    return {name: float(w) for name, w in zip(TRADED, weights) if w}
+
+
 def require_history(market: Market, active_from: np.ndarray, combos: list[dict], strategy: str) -> None:
     """ValueError, as the Backtrader engine's measured ``prenext``, when a run's first decision would fall after
     the first measured session for want of warm-up bars."""

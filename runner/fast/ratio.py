@@ -13,7 +13,7 @@ import numpy as np
 
 from strategies.signals import ratio as sig
 
-from .book import IWM, SLEEVE, SPY, Book, Market, require_history
+from .book import IWM, SLEEVE, SPY, Book, Market, named_weights, require_history
 from .rotation import Switches
 
 EVENTS = ("", "entry", "target", "exit", "stop")
@@ -105,8 +105,7 @@ def simulate(market: Market, combos: list[dict], settings, kind: str, *, record:
             if record:
                 for k, r in enumerate(rows):
                     reason = "scheduled" if opening[r] else EVENTS[code[r]]
-                    named = {n_: float(w) for n_, w in zip(("IWM", "SPY", "SGOV"), weights[k]) if w}
-                    logs[r].append((market.dates[bar], reason, named))
+                    logs[r].append((market.dates[bar], reason, named_weights(weights[k])))
             book.rebalance(rows, weights, bar, market, at="open", measuring=True)
         if record:
             for r in np.flatnonzero((code != 0) & (bar >= start)):

@@ -14,7 +14,7 @@ import numpy as np
 
 from strategies.signals import rotation as sig
 
-from .book import IWM, SLEEVE, SPY, Book, Market, require_history
+from .book import IWM, SLEEVE, SPY, Book, Market, named_weights, require_history
 
 ASSETS = ("IWM", "SPY", sig.CASH)  # asset codes 0, 1, 2; -1 = nothing chosen yet
 NONE, BREAKER, VIX = 0, 1, 2
@@ -155,7 +155,7 @@ def simulate(market: Market, combos: list[dict], settings, *, record: bool = Fal
             return
         date = market.dates[bar]
         for k, r in enumerate(rows):
-            held = {name: float(w) for name, w in zip(("IWM", "SPY", "SGOV"), weights[k]) if w}
+            held = named_weights(weights[k])
             logs[r].append((date, reason, held))
             if reason == "scheduled":
                 iwm, spy = returns[decision_of[bar], look_index[r]]
