@@ -1,7 +1,7 @@
 """Data layer: real daily bars (bundled, Yahoo or your CSVs), validated, aligned on the NYSE calendar, as Backtrader feeds."""
 from .calendar import first_session_of_next_month, next_session, nyse_sessions
 from .cash import CASH_FEED, splice_cash
-from .cerebro import FEED_NAMES, CostInfo, FeedSet, GuardedBroker, build_cerebro, make_feed, prepare_feeds
+from .cerebro import FEED_NAMES, CostInfo, FeedSet, GuardedBroker, build_cerebro, make_broker, make_feed, prepare_feeds
 from .errors import DataError, SignalOnlyFeedError
 from .pandas_feed import TotalReturnData, adjusted_bars, is_cash, trade_from
 from .prices import BUNDLED_SYMBOLS, PriceSet, load_prices

@@ -288,6 +288,21 @@ class GuardedBroker(bt.brokers.BackBroker):
         return super().sell(owner, data, *args, **kwargs)
 
 
+def make_broker(*, cash: float = 100_000.0, commission: float = 0.0, commission_per_share: float = 0.0,
+                slippage: float = 0.0) -> GuardedBroker:
+    """The broker of every run: a GuardedBroker with ``cash``, the stock-like costs (``CostInfo``) and slippage on
+    open and close fills, the settings checked first (``check_costs``). ``build_cerebro`` installs one; a pass
+    running several strategies together gives each strategy one of its own."""
+    check_costs(cash=cash, commission=commission, commission_per_share=commission_per_share, slippage=slippage)
+    broker = GuardedBroker()
+    broker.setcash(float(cash))
+    if commission or commission_per_share:
+        broker.addcommissioninfo(CostInfo(commission=commission, per_share=commission_per_share))
+    if slippage:
+        broker.set_slippage_perc(slippage, slip_open=True, slip_match=True, slip_out=False)
+    return broker
+
+
 def make_feed(name: str, bars: pd.DataFrame, *, tradable: bool = True, trade_from=None, cash: bool = False) -> TotalReturnData:
     """A TotalReturnData feed for adjusted ``bars``."""
     return TotalReturnData(dataname=bars, name=name, tradable=tradable, trade_from=trade_from, cash=cash, plot=tradable)
@@ -316,16 +331,11 @@ def build_cerebro(
     (``check_costs``). With ``cheat_on_open``
     strategies may trade in ``next_open`` at that session's open. The FeedSet is kept as ``cerebro.feedset``.
     """
-    check_costs(cash=cash, commission=commission, commission_per_share=commission_per_share, slippage=slippage)
+    broker = make_broker(cash=cash, commission=commission, commission_per_share=commission_per_share, slippage=slippage)
     if feeds is None:
         feeds = prepare_feeds(start, end, source=source, warmup_sessions=warmup_sessions, cache_dir=cache_dir)
     cerebro = bt.Cerebro(cheat_on_open=cheat_on_open, stdstats=stdstats)
-    cerebro.broker = GuardedBroker()
-    cerebro.broker.setcash(float(cash))
-    if commission or commission_per_share:
-        cerebro.broker.addcommissioninfo(CostInfo(commission=commission, per_share=commission_per_share))
-    if slippage:
-        cerebro.broker.set_slippage_perc(slippage, slip_open=True, slip_match=True, slip_out=False)
+    cerebro.broker = broker
     for name, bars in feeds.bars.items():
         cerebro.adddata(make_feed(
                 name, bars, tradable=name not in feeds.signal_only, trade_from=feeds.start, cash=name == CASH_FEED

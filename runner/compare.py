@@ -1,6 +1,7 @@
 """Run many registered strategies on the same prepared feeds, on all cores, with progress lines."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -9,8 +10,9 @@ from pathlib import Path
 from feeds import FeedSet
 from strategies import registered
 
-from .engine import RunItem, RunResult, RunSettings, run_item
+from .engine import RunItem, RunResult, RunSettings
 from .executors import run_tasks
+from .shared_pass import passes, run_pass
 
 
 def default_names() -> list[str]:
@@ -43,12 +45,18 @@ def compare(
     """Run ``names`` on ``feeds`` (loaded once) with shared ``settings``; results in the order of ``names``.
 
     ``params`` maps a run name to parameter overrides. ``jobs`` processes (default: all cores; 1 = in this
-    process). ``plot_dir`` saves Backtrader's own plot of each run as ``<name>.png``.
+    process), each making its share of the runs in one shared pass over the data (``runner.shared_pass``: same
+    results as single runs). ``plot_dir`` saves Backtrader's own plot of each run as ``<name>.png``.
     """
     params = params or {}
     write = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     items = [
         RunItem(n, params.get(n, {}), settings, plot_path=str(Path(plot_dir) / f"{n}.png") if plot_dir else None) for n in names
     ]
-    # few heavy runs: this process runs its share too (one process fewer to start, fewer results to ship)
-    return run_tasks(run_item, items, feeds, jobs=jobs, progress=_Lines(names, write), caller_works=True)
+    # one shared pass over the data per process (runner.shared_pass: each strategy keeps its own broker), this
+    # process running one of them too (one process fewer to start, fewer results to ship)
+    work = passes(items, jobs if isinstance(jobs, int) and jobs >= 1 else os.cpu_count() or 1)
+    done = run_tasks(run_pass, work, feeds, jobs=jobs, progress=_Lines(names, write), caller_works=True,
+                     size=lambda item: len(item.items))
+    by_item = {id(item): result for task, results in zip(work, done) for item, result in zip(task.items, results)}
+    return [by_item[id(item)] for item in items]

@@ -165,35 +165,49 @@ def metrics_from_analyses(analyses: dict) -> dict:
     }
 
 
-def build_run(entry_or_name: Entry | str, feeds: FeedSet, settings: RunSettings, params: dict | None = None, *,
-              for_plot: bool = False, analyzers: bool = True, strategy_cls: type | None = None):
-    """A ready (not yet run) Cerebro for one strategy, with the standard analyzers; returns (entry, params, cerebro).
+def costs_of(settings: RunSettings) -> dict:
+    """The broker settings of ``settings`` (cash and costs), as ``feeds.build_cerebro``/``make_broker`` take them."""
+    return dict(cash=settings.cash, commission=settings.commission, commission_per_share=settings.commission_per_share,
+                slippage=settings.slippage)
+
+
+def engine_cerebro(feeds: FeedSet, settings: RunSettings, *, for_plot: bool = False, analyzers: bool = True):
+    """A Cerebro on ``feeds`` with the broker of ``settings`` and the standard analyzers, no strategy yet.
 
     ``for_plot`` adds the observers Backtrader's plot shows (trades as buy/sell markers, portfolio value);
-    ``analyzers=False`` leaves the analyzers out; ``strategy_cls`` runs that class (e.g. a recording subclass of
-    the entry's) instead of the entry's own."""
+    ``analyzers=False`` leaves the analyzers out. Analyzers and observers are added for every strategy it runs."""
     from analyzers import add_standard_analyzers  # lazy: keeps import of the runner light
 
-    entry = resolve(entry_or_name)
-    full = merged_params(entry, params)
-    check_history(entry, full, feeds)
     try:
-        cerebro = build_cerebro(
-            feeds=feeds,
-            cash=settings.cash,
-            commission=settings.commission,
-            commission_per_share=settings.commission_per_share,
-            slippage=settings.slippage,
-        )
+        cerebro = build_cerebro(feeds=feeds, **costs_of(settings))
     except ValueError as exc:
         raise RunError(f"settings: {exc}") from None
-    cerebro.addstrategy(strategy_cls or entry.cls, **full)
     if analyzers:
         add_standard_analyzers(cerebro, benchmark=settings.benchmark)
     if for_plot:
         from .plots import add_plot_observers
 
         add_plot_observers(cerebro)
+    return cerebro
+
+
+def checked_run(entry_or_name: Entry | str, feeds: FeedSet, params: dict | None = None) -> tuple[Entry, dict]:
+    """The entry and its full params for a run on ``feeds``: unknown params and too little history refused."""
+    entry = resolve(entry_or_name)
+    full = merged_params(entry, params)
+    check_history(entry, full, feeds)
+    return entry, full
+
+
+def build_run(entry_or_name: Entry | str, feeds: FeedSet, settings: RunSettings, params: dict | None = None, *,
+              for_plot: bool = False, analyzers: bool = True, strategy_cls: type | None = None):
+    """A ready (not yet run) Cerebro for one strategy, with the standard analyzers; returns (entry, params, cerebro).
+
+    ``for_plot`` and ``analyzers`` as in ``engine_cerebro``; ``strategy_cls`` runs that class (e.g. a recording
+    subclass of the entry's) instead of the entry's own."""
+    entry, full = checked_run(entry_or_name, feeds, params)
+    cerebro = engine_cerebro(feeds, settings, for_plot=for_plot, analyzers=analyzers)
+    cerebro.addstrategy(strategy_cls or entry.cls, **full)
     return entry, full, cerebro
 
 
@@ -242,11 +256,16 @@ def run_one(
     entry, full, cerebro = build_run(entry_or_name, feeds, settings, params, for_plot=plot_path is not None)
     strategy = execute(entry, cerebro)
     if plot_path is not None:
-        from .plots import backtrader_title, save_backtrader_plot
-
-        save_backtrader_plot(cerebro, plot_path, start=feeds.start.date(),
-                             title=backtrader_title(entry.name, full, feeds.start, feeds.end))
+        save_plot(cerebro, strategy, entry, full, feeds, plot_path)
     return collect(entry, full, strategy, feeds)
+
+
+def save_plot(cerebro, strategy, entry: Entry, params: dict, feeds: FeedSet, path) -> None:
+    """Backtrader's own plot of a finished ``strategy`` of ``cerebro``, titled with its name, params and period."""
+    from .plots import backtrader_title, save_backtrader_plot
+
+    save_backtrader_plot(cerebro, path, start=feeds.start.date(), strategy=strategy,
+                         title=backtrader_title(entry.name, params, feeds.start, feeds.end))
 
 
 @dataclass(frozen=True)

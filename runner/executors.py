@@ -55,6 +55,16 @@ class Progress:
         self.stream.flush()
 
 
+class _PerItem:
+    """A progress told of each finished item: advances by ``size(item)`` units."""
+
+    def __init__(self, progress, size: Callable[[Any], int]) -> None:
+        self.progress, self.size = progress, size
+
+    def update(self, item: Any) -> None:
+        self.progress.update(self.size(item))
+
+
 def die_with_parent(parent: int) -> None:
     """Make this worker process end when ``parent`` (the main process) dies, even by SIGKILL.
 
@@ -115,18 +125,20 @@ def run_tasks(
     scheduler: str | None = None,
     progress: Progress | None = None,
     caller_works: bool = False,
+    size: Callable[[Any], int] | None = None,
 ) -> list:
     """``[task(feeds, item) for item in items]``, in input order, on the chosen executor.
 
     ``executor``: "local" (process pool with ``jobs`` processes, default all cores; ``jobs=1`` runs in this
     process) or "dask" (the Dask distributed scheduler at ``scheduler``, e.g. "tcp://127.0.0.1:8786").
     ``caller_works`` (local): this process runs items too, next to ``jobs - 1`` workers (see ``_run_here_too``).
+    ``size(item)``: how many units of ``progress`` an item counts for (default 1, e.g. runs in a pass).
     """
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
     if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
         raise ValueError(f"jobs must be a whole number >= 1, not {jobs!r}")
-    progress = progress or Progress(len(items), enabled=False)
+    progress = _PerItem(progress or Progress(len(items), enabled=False), size or (lambda item: 1))
     if executor == "dask":
         if not scheduler:
             raise ValueError("executor 'dask' needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
@@ -136,7 +148,7 @@ def run_tasks(
         results = []
         for item in items:
             results.append(_guarded(task, feeds, item))
-            progress.update()
+            progress.update(item)
         return results
     if caller_works:
         return _run_here_too(task, items, feeds, jobs, progress)
@@ -146,7 +158,7 @@ def run_tasks(
         futures = {pool.submit(_call_in_worker, task, item): i for i, item in enumerate(items)}
         for future in as_completed(futures):
             results[futures[future]] = future.result()
-            progress.update()
+            progress.update(items[futures[future]])
     return results
 
 
@@ -166,9 +178,9 @@ def _run_here_too(task, items, feeds, jobs: int, progress) -> list:
     lock = threading.Lock()
     failures: list[BaseException] = []
 
-    def finished() -> None:
+    def finished(i: int) -> None:
         with lock:
-            progress.update()
+            progress.update(items[i])
 
     def take() -> int | None:
         with lock:
@@ -188,7 +200,7 @@ def _run_here_too(task, items, feeds, jobs: int, progress) -> list:
             with lock:
                 failures.append(exc)
             return
-        finished()
+        finished(i)
         submit_next(pool)
 
     freeze = gc.get_freeze_count() == 0  # leave a caller's own frozen set alone
@@ -207,7 +219,7 @@ def _run_here_too(task, items, feeds, jobs: int, progress) -> list:
     try:
         while (i := take()) is not None:
             results[i] = _guarded(task, feeds, items[i])
-            finished()
+            finished(i)
     except BaseException:
         with lock:
             pending.clear()
@@ -243,7 +255,7 @@ def _run_dask(task, items, feeds, scheduler, progress) -> list:
         results: list = [None] * len(items)
         for future in dask_completed(futures):
             results[index[future.key]] = future.result()
-            progress.update()
+            progress.update(items[index[future.key]])
         return results
     finally:
         client.close()

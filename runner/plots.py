@@ -94,8 +94,9 @@ def date_ticks(dates: pd.DatetimeIndex, max_ticks: int = 14) -> tuple[list[int],
     return [0], [dates[0].strftime("%Y")]
 
 
-def backtrader_figure(cerebro, *, start=None, title: str = "", width: float = 16):
-    """Backtrader's own plot of a finished Cerebro from ``start`` (e.g. after the warm-up), as a Figure.
+def backtrader_figure(cerebro, *, strategy=None, start=None, title: str = "", width: float = 16):
+    """Backtrader's own plot of a finished Cerebro's ``strategy`` (default: its first) from ``start`` (e.g. after the
+    warm-up), as a Figure.
 
     Backtrader draws the panels (value, each plotted feed with its fill markers, indicators with their level
     lines); then the panels are resized by kind (value and traded feeds tall; the cash sleeve and feeds never
@@ -104,7 +105,7 @@ def backtrader_figure(cerebro, *, start=None, title: str = "", width: float = 16
     import_backtrader_plot()
     from backtrader import plot as btplot
 
-    strategy = cerebro.runstrats[0][0]
+    strategy = strategy if strategy is not None else cerebro.runstrats[0][0]
     plotter = btplot.Plot(**PLOT_SCHEME)
     import matplotlib.pyplot as plt
 
@@ -135,12 +136,12 @@ def backtrader_figure(cerebro, *, start=None, title: str = "", width: float = 16
     return fig
 
 
-def save_backtrader_plot(cerebro, path: str | Path, *, start=None, title: str = "", width: float = 16) -> Path:
+def save_backtrader_plot(cerebro, path: str | Path, *, strategy=None, start=None, title: str = "", width: float = 16) -> Path:
     """``backtrader_figure`` saved as PNG (atomically)."""
     import matplotlib.pyplot as plt
 
     try:
-        return _save(backtrader_figure(cerebro, start=start, title=title, width=width), Path(path))
+        return _save(backtrader_figure(cerebro, strategy=strategy, start=start, title=title, width=width), Path(path))
     finally:
         plt.close("all")
 
