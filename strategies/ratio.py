@@ -14,6 +14,11 @@ from .signals import ratio as sig
 CASH_FEED = "SGOV"
 
 
+def close_line(data, price: str):
+    """The close line of ``data`` a ratio reads: ``raw_close`` for ``price="raw"``, else the adjusted ``close``."""
+    return data.raw_close if price == "raw" else data.close
+
+
 class SpyIwmRatio(bt.Indicator):
     """SPY / IWM on raw closes (``raw_close`` line) or adjusted closes, in its own panel with horizontal levels."""
 
@@ -24,8 +29,7 @@ class SpyIwmRatio(bt.Indicator):
 
     def __init__(self) -> None:
         spy, iwm = self.data0, self.data1
-        pick = (lambda d: d.raw_close) if self.p.price == "raw" else (lambda d: d.close)
-        self.lines.ratio = pick(spy) / pick(iwm)
+        self.lines.ratio = close_line(spy, self.p.price) / close_line(iwm, self.p.price)
         self.plotinfo.plothlines = sorted(set(self.p.levels))
         self.plotinfo.plotyticks = sorted(set(self.p.levels))  # equal levels (zone top = stop) share one label
 
@@ -39,8 +43,7 @@ class LogRatioZScore(bt.Indicator):
     plotinfo = dict(subplot=True, plotname="z-score of log(SPY/IWM)")
 
     def __init__(self) -> None:
-        pick = (lambda d: d.raw_close) if self.p.price == "raw" else (lambda d: d.close)
-        self._spy, self._iwm = pick(self.data0), pick(self.data1)
+        self._spy, self._iwm = close_line(self.data0, self.p.price), close_line(self.data1, self.p.price)
         self.addminperiod(self.p.lookback)
         self.plotinfo.plothlines = list(self.p.bands)
 
@@ -105,8 +108,8 @@ class _RatioTrade(PortfolioStrategy):
         Backtrader trap: in ``next_open`` indicators have not advanced yet (like the strategy's clock), so the
         indicators here are for plotting only; the signal reads the feeds, which are on the current bar.
         """
-        line = (lambda d: d.raw_close) if self.p.price == "raw" else (lambda d: d.close)
-        spy, iwm = line(self.spy).get(ago=-1, size=size), line(self.iwm).get(ago=-1, size=size)
+        spy = close_line(self.spy, self.p.price).get(ago=-1, size=size)
+        iwm = close_line(self.iwm, self.p.price).get(ago=-1, size=size)
         if len(spy) < size:
             return np.array([])
         return np.asarray(spy) / np.asarray(iwm)
@@ -224,8 +227,7 @@ class RollingRatioMeanReversion(_RatioTrade):
         """``zscores_to_previous_close`` over the whole preloaded SPY and IWM closes (empty when the feeds are not
         preloaded into unbounded buffers of equal length: then ``signal_value`` steps bar by bar). Lookahead-safe:
         the value at a bar reads only closes before it."""
-        line = (lambda d: d.raw_close) if self.p.price == "raw" else (lambda d: d.close)
-        spy, iwm = line(self.spy), line(self.iwm)
+        spy, iwm = close_line(self.spy, self.p.price), close_line(self.iwm, self.p.price)
         if spy.mode != spy.UnBounded or iwm.mode != iwm.UnBounded or len(spy.array) != len(iwm.array) or len(spy.array) <= len(self.spy):
             return np.array([])
         return sig.zscores_to_previous_close(np.asarray(spy.array), np.asarray(iwm.array), self.p.lookback)
