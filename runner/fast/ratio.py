@@ -13,7 +13,7 @@ import numpy as np
 
 from strategies.signals import ratio as sig
 
-from .book import IWM, SLEEVE, SPY, Book, Market, named_weights, require_history
+from .book import IWM, SLEEVE, SPY, Book, Market, curves, named_weights, require_history
 from .rotation import Switches
 
 EVENTS = ("", "entry", "target", "exit", "stop")
@@ -80,8 +80,7 @@ def simulate(market: Market, combos: list[dict], settings, kind: str, *, record:
     cost = np.array([float(c["short_cost"]) for c in combos])
     book = Book(n, settings.cash, np.array([float(c["cash_buffer"]) for c in combos]), commission=settings.commission,
                 per_share=settings.commission_per_share, slippage=settings.slippage, record=record)
-    values = np.empty((n, sessions - first + 1))  # runs x (starting value + measured closes): see figures()
-    values[:, 0] = settings.cash
+    values = curves(n, sessions - first, settings.cash)  # see figures()
     invested = np.zeros(n)
     switches = Switches(n)
     scheduled = np.zeros(n, dtype=int)

@@ -14,7 +14,7 @@ import numpy as np
 
 from strategies.signals import rotation as sig
 
-from .book import IWM, SLEEVE, SPY, Book, Market, named_weights, require_history
+from .book import IWM, SLEEVE, SPY, Book, Market, curves, named_weights, require_history
 
 ASSETS = ("IWM", "SPY", sig.CASH)  # asset codes 0, 1, 2; -1 = nothing chosen yet
 NONE, BREAKER, VIX = 0, 1, 2
@@ -99,8 +99,7 @@ def simulate(market: Market, combos: list[dict], settings, *, record: bool = Fal
     pending = np.zeros(n, dtype=int)
     month_value = np.zeros(n)
     last_value = np.full(n, float(settings.cash))
-    values = np.empty((n, sessions - first + 1))  # runs x (starting value + measured closes): see figures()
-    values[:, 0] = settings.cash
+    values = curves(n, sessions - first, settings.cash)  # see figures()
     has_breaker, breaker = ~np.isnan(p["breaker"]), -np.nan_to_num(p["breaker"])
     vix = market.vix
     with np.errstate(invalid="ignore"):  # VIX above each level at each close (sig.vix_filter_on, vectorised)
@@ -253,13 +252,18 @@ def switch_key(weights: np.ndarray, threshold: float = 0.02, step: float = 0.05)
 
 
 class Switches:
-    """SwitchCount for many runs: the held state is judged at the close of each session with fills; the weights
-    are kept as they come and the states compared once at the end (``count``)."""
+    """SwitchCount for many runs: the held state is judged at the close of each session with fills. The weights
+    are kept as they come and turned into states (``switch_key``) and counted ``FOLD`` fill sessions at a time, so
+    the arrays stay small whatever the period."""
+
+    FOLD = 64
 
     def __init__(self, n: int) -> None:
         self.n = n
         self.rows: list[np.ndarray] = []
         self.weights: list[np.ndarray] = []
+        self.last = np.zeros((n, 3))  # each run's latest state (switch_key); every run starts in cash
+        self.counts = np.zeros(n, dtype=int)
 
     def record(self, book: Book, iwm_value: np.ndarray, spy_value: np.ndarray, value: np.ndarray) -> None:
         """Keep the IWM/SPY weights of the runs that had fills this session (and forget the fills)."""
@@ -271,22 +275,23 @@ class Switches:
             self.rows.append(rows)
             self.weights.append(np.column_stack([iwm_value[rows] / value[rows], spy_value[rows] / value[rows]]))
             book.filled[rows] = False
+            if len(self.rows) == self.FOLD:
+                self._fold()
+
+    def _fold(self) -> None:
+        """Count the changes of state over the kept fill sessions, in session order, and forget them."""
+        if not self.rows:
+            return
+        keys = switch_key(np.concatenate(self.weights))
+        at = 0
+        for rows in self.rows:
+            key = keys[at:at + len(rows)]
+            at += len(rows)
+            self.counts[rows] += (key != self.last[rows]).any(axis=1)
+            self.last[rows] = key
+        self.rows, self.weights = [], []
 
     def count(self) -> np.ndarray:
         """Switches per run: changes of ``switch_key`` from one fill session to the next, starting from cash."""
-        if not self.rows:
-            return np.zeros(self.n, dtype=int)
-        rows = np.concatenate(self.rows)
-        keys = switch_key(np.concatenate(self.weights))
-        order = np.argsort(rows, kind="stable")  # per run, in session order
-        rows = rows[order]
-        starts = np.flatnonzero(np.append(True, rows[1:] != rows[:-1]))  # each run starts in cash
-        moved = np.zeros(len(rows), dtype=bool)
-        previous = np.empty(len(rows))
-        for j in range(keys.shape[1]):  # column by column (faster than row-wise reductions over 3 columns)
-            key = keys[order, j]
-            previous[0] = 0.0
-            previous[1:] = key[:-1]
-            previous[starts] = 0.0
-            moved |= key != previous
-        return np.bincount(rows[moved], minlength=self.n)
+        self._fold()
+        return self.counts
