@@ -30,7 +30,7 @@ DEFAULT_OUTPUT = "output/sweep"
 # A grid above this many combinations is refused unless --max-combinations raises the limit: at the README
 # benchmark's 40 s per 100 rotation runs (2010-2024, 2 processes), 10,000 combinations are over an hour.
 MAX_COMBINATIONS = 10_000  # Backtrader: one run per combination (about half a second each per core)
-MAX_FAST_COMBINATIONS = 1_000_000  # fast engine: chunks of at most 3,000, about a millisecond each per core
+MAX_FAST_COMBINATIONS = 1_000_000  # fast engine: chunks of at most 5,000 (fast.CHUNK), a quarter of a millisecond per combination per core
 
 
 def default_limit(engine: str = "backtrader") -> int:
