@@ -35,12 +35,12 @@ def _risk(vix_on, breaker_on, p, rows):
 
 def _weights(asset: np.ndarray, risk: np.ndarray) -> np.ndarray:
     """Feed weights (IWM, SPY, sleeve) like ``sig.target_weights``: asset at risk, the rest in the sleeve."""
-    out = np.zeros((len(asset), 3))
-    held = asset < 2
+    out = np.empty((len(asset), 3))
     full = risk >= 1.0
-    rows = np.arange(len(asset))
-    out[rows[held], asset[held]] = np.where(full[held], 1.0, risk[held])
-    out[:, SLEEVE] = np.where(held, np.where(full, 0.0, 1.0 - risk), 1.0)
+    at_risk = np.where(full, 1.0, risk)
+    out[:, IWM] = np.where(asset == IWM, at_risk, 0.0)
+    out[:, SPY] = np.where(asset == SPY, at_risk, 0.0)
+    out[:, SLEEVE] = np.where(asset < 2, np.where(full, 0.0, 1.0 - risk), 1.0)
     return out
 
 
@@ -104,7 +104,7 @@ def simulate(market: Market, combos: list[dict], settings, *, record: bool = Fal
     vix = market.vix
     with np.errstate(invalid="ignore"):  # VIX above each level at each close (sig.vix_filter_on, vectorised)
         vix_above = ~np.isnan(levels)[None, :] & ~np.isnan(vix)[:, None] & (vix[:, None] > np.nan_to_num(levels)[None, :])
-    vix_above = vix_above[:, level_index] if p["daily"].any() else None  # sessions x runs, read a row per close
+    above = np.empty(n, dtype=bool)  # the runs' row of vix_above (sessions x levels) at a close
     armed = np.zeros(n, dtype=bool)  # the breaker can still trip this month
     daily = np.zeros(n, dtype=bool)  # VIX is read at every close this month
     any_daily = bool(p["daily"].any())
@@ -139,11 +139,14 @@ def simulate(market: Market, combos: list[dict], settings, *, record: bool = Fal
             book.rebalance(rows, weights, bar, market, at=at, measuring=True)
             waiting[rows] = False
             return
-        rows = np.flatnonzero(waiting & mode_mask[at]) if waiting_any[0] else ()
+        if not waiting_any[0]:
+            return
+        rows = np.flatnonzero(waiting if len(mode_rows) == n else waiting & mode_mask[at])
         if len(rows):
             weights = _weights(asset[rows], _risk(vix_on[rows], breaker_on[rows], p, rows))
-            for code in (BREAKER, VIX):
-                _log(rows[pending[rows] == code], bar, REASONS[code], weights[pending[rows] == code])
+            if record:
+                for code in (BREAKER, VIX):
+                    _log(rows[pending[rows] == code], bar, REASONS[code], weights[pending[rows] == code])
             pending[rows] = NONE
             waiting[rows] = False
             waiting_any[0] = bool(waiting.any())
@@ -196,7 +199,8 @@ def simulate(market: Market, combos: list[dict], settings, *, record: bool = Fal
         np.less(ratio, breaker, out=tripped)
         tripped &= armed
         if any_daily:
-            np.not_equal(vix_above[bar], vix_on, out=flips)
+            np.take(vix_above[bar], level_index, out=above)
+            np.not_equal(above, vix_on, out=flips)
             flips &= daily
             np.greater(flips, tripped, out=flips)  # and not tripped
             np.logical_or(tripped, flips, out=events)
