@@ -29,7 +29,7 @@ from .book import TRADED, Book, Market
 ENGINES = ("backtrader", "fast")
 KINDS = {RelativeStrengthRotation: "rotation", RatioMeanReversion: "levels", RollingRatioMeanReversion: "zscore"}
 CHUNK = 5_000  # combinations per array pass at most: ~3,800 sessions x 5,000 runs x 8 bytes = 151 MB of values
-FIGURE_BLOCK = 256  # runs per pass of the figures (~8 MB per temporary over 2010-2024)
+FIGURE_BLOCK = 512  # runs per pass of the figures (~15 MB per temporary over 2010-2024)
 
 
 _HEAP_TUNED = False
