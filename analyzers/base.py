@@ -7,6 +7,8 @@ import pandas as pd
 from feeds import is_cash, trade_from
 from feeds.calendar import bar_date, bar_dates
 
+from .lean import LeanAnalyzer
+
 CASH = "cash"
 
 
@@ -140,7 +142,7 @@ class _Recorder:
         return frame.copy() if copy else frame
 
 
-class MeasuredAnalyzer(bt.Analyzer):
+class MeasuredAnalyzer(LeanAnalyzer):
     """Records, at each measured session's close, the portfolio value and each feed's weight.
 
     Measured sessions are those on or after ``feeds.trade_from(datas)`` (all sessions when the feeds carry no

@@ -1,16 +1,17 @@
 """Fills: every completed order, with the reason the strategy gave for it."""
 from __future__ import annotations
 
-import backtrader as bt
 import pandas as pd
 
 from feeds.calendar import bar_date
+
+from .lean import LeanAnalyzer
 
 FILL_COLUMNS = ("date", "symbol", "side", "size", "price", "value", "commission", "reason")
 DEFAULT_REASON = "signal"
 
 
-class Fills(bt.Analyzer):
+class Fills(LeanAnalyzer):
     """One record per completed order (each fill), in the order the broker reported them.
 
     The reason is read from the strategy's ``rebalance_log`` (``(datetime, reason, weights)`` entries, the
