@@ -13,9 +13,10 @@ class LeanAnalyzer(bt.Analyzer):
 
     Every session Backtrader calls each analyzer's ``_next``, ``_notify_cashvalue`` and ``_notify_fund``; each calls
     the same method of every child analyzer, then the hook (``next``, ``notify_cashvalue``, ``notify_fund``). For
-    an analyzer without children, from ``_start`` on: a hook its class leaves as Backtrader's (which does nothing)
-    is not called at all, and ``_next`` is the analyzer's own ``next``. Every hook a subclass defines is called as
-    before, at the same moments and in the same order. Reads and writes nothing else.
+    an analyzer without children, from ``_start`` on, where its class keeps Backtrader's dispatch method: a hook
+    the class leaves as Backtrader's (which does nothing) is not called at all, and ``_next`` is the analyzer's own
+    ``next``. Every hook a subclass defines, and every dispatch method it overrides (e.g. Backtrader's
+    ``TimeFrameAnalyzerBase._next``), is called as before, at the same moments and in the same order.
     """
 
     def _start(self) -> None:
@@ -23,7 +24,7 @@ class LeanAnalyzer(bt.Analyzer):
         if self._children:
             return
         cls = type(self)
-        for dispatch, hook in (("_notify_cashvalue", "notify_cashvalue"), ("_notify_fund", "notify_fund")):
-            if getattr(cls, hook) is getattr(bt.Analyzer, hook):
-                setattr(self, dispatch, _ignore)
-        self._next = _ignore if cls.next is bt.Analyzer.next else self.next
+        for dispatch, hook in (("_next", "next"), ("_notify_cashvalue", "notify_cashvalue"), ("_notify_fund", "notify_fund")):
+            if getattr(cls, dispatch) is not getattr(bt.Analyzer, dispatch):
+                continue  # the class dispatches in its own way
+            setattr(self, dispatch, _ignore if getattr(cls, hook) is getattr(bt.Analyzer, hook) else getattr(self, hook))

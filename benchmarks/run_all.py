@@ -1,8 +1,8 @@
 """Benchmarks on the bundled data: `make bench` (or .venv/bin/python benchmarks/run_all.py [--quick] [--engine-only]).
 
-Each target is a ratio of two timings taken in the same run, in interleaved rounds (best of each), so machine
-noise mostly cancels. Results are
-printed as a Markdown table and saved to benchmarks/results/latest.json.
+Each target is a ratio of two timings taken in the same run, so machine noise mostly cancels; the two
+Backtrader-engine ratios are timed in interleaved rounds (best of each). Results are printed as a Markdown table
+and saved to benchmarks/results/latest.json.
 """
 from __future__ import annotations
 

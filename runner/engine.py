@@ -212,12 +212,17 @@ def build_run(entry_or_name: Entry | str, feeds: FeedSet, settings: RunSettings,
 
 
 def execute(entry: Entry, cerebro):
-    """Run the Cerebro; a strategy's own ValueError/KeyError comes back as RunError naming the strategy."""
+    """Run the Cerebro; a strategy's own ValueError/KeyError comes back as RunError naming the strategy, as does a
+    strategy that skipped itself (Backtrader's StrategySkipError in its ``__init__``: no run, no figures)."""
+    from .executors import message_of
+
     try:
-        return cerebro.run()[0]
+        strategies = cerebro.run()
     except (ValueError, KeyError, TypeError) as exc:
-        message = exc.args[0] if exc.args else repr(exc)
-        raise RunError(f"strategy {entry.name!r}: {message}") from None
+        raise RunError(f"strategy {entry.name!r}: {message_of(exc)}") from None
+    if not strategies:
+        raise RunError(f"strategy {entry.name!r} skipped itself (StrategySkipError in its __init__): it made no run")
+    return strategies[0]
 
 
 def collect(entry: Entry, params: dict, strategy, feeds: FeedSet) -> RunResult:

@@ -100,14 +100,18 @@ def _call_in_worker(task: Callable, item: Any):
     return _guarded(task, _WORKER_FEEDS, item)
 
 
+def message_of(exc: BaseException) -> str:
+    """What an exception says, for a one-line error: its message (``str`` for OSError, "[Errno 13] ...", not 13)."""
+    return str(exc) if isinstance(exc, OSError) else exc.args[0] if exc.args else repr(exc)
+
+
 def _guarded(task: Callable, feeds: FeedSet, item: Any):
     try:
         return task(feeds, item)
-    except ValueError:  # already a clear message naming what is wrong (e.g. RunError, DataError)
+    except (ValueError, TaskError):  # already a clear message naming what is wrong (e.g. RunError, DataError)
         raise
     except Exception as exc:  # anything else: re-raised naming the item, picklable across processes
-        message = str(exc) if isinstance(exc, OSError) else exc.args[0] if exc.args else repr(exc)  # OSError: "[Errno 13] ...", not 13
-        raise TaskError(f"{describe(item)}: {message}") from None
+        raise TaskError(f"{describe(item)}: {message_of(exc)}") from None
 
 
 def describe(item: Any) -> str:

@@ -9,12 +9,20 @@ every run repeats over the same data (Backtrader's clock, the feeds' advance) is
 When the pass cannot stand for the single runs, they run one by one instead, each exactly as ``run_one``:
 - a strategy fails: its single run raises its own RunError, naming it;
 - a strategy stops the run (``cerebro.runstop()``): in a pass that would stop the others too;
-- a strategy changes a feed's parameters (``data.p``): the others would read the change.
+- a strategy skips itself (Backtrader's ``StrategySkipError``): its single run says so;
+- a strategy replaces a feed's parameter (``data.p.x = ...``): the others would read the change.
+
+Feeds are shared, so what a strategy changes on them is seen by the others. Plot settings (``data.plotinfo``) as
+each strategy's ``__init__`` leaves them are kept per strategy, with list and dict values copied, so that edits in
+place stay with that strategy too. Not caught: a feed parameter's mutable value edited in place, and plot settings
+changed later than ``__init__`` (in ``start`` or ``next``: a pass plots every strategy with its ``__init__``
+settings, a single run with the final ones).
 
     results = run_together([("rotation", {}), ("buy-hold-spy", {})], feeds, settings)
 """
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,7 +31,7 @@ from feeds import FeedSet, make_broker
 
 from .engine import (Entry, RunItem, RunResult, RunSettings, checked_run, collect, costs_of, engine_cerebro, run_one,
                      save_plot)
-from .executors import TaskError
+from .executors import TaskError, message_of
 
 MAX_RUNS_PER_PASS = 16  # more runs than this make more passes: their analyzers' records stay in memory together
 
@@ -66,16 +74,25 @@ class BrokerPerStrategy:
         )
 
 
+def _own(value):
+    """A list or dict value copied (a snapshot must not share it with the feed), any other value as is."""
+    return copy.copy(value) if isinstance(value, (list, dict)) else value
+
+
 def plot_settings(datas) -> list[dict]:
-    """Each feed's plot settings (``data.plotinfo``) as they are now."""
-    return [{k: getattr(d.plotinfo, k) for k in d.plotinfo._getkeys()} for d in datas]
+    """Each feed's plot settings (every attribute of ``data.plotinfo``) as they are now, list and dict values copied."""
+    return [{k: _own(v) for k, v in vars(d.plotinfo).items()} for d in datas]
 
 
 def set_plot_settings(datas, settings: list[dict]) -> None:
-    """Put back the feeds' plot settings of a ``plot_settings`` snapshot."""
+    """Make the feeds' plot settings those of a ``plot_settings`` snapshot: attributes added since are removed, the
+    others set to copies of the snapshot's list and dict values."""
     for data, plot in zip(datas, settings):
+        info = data.plotinfo
+        for key in set(vars(info)) - set(plot):
+            delattr(info, key)
         for key, value in plot.items():
-            setattr(data.plotinfo, key, value)
+            setattr(info, key, _own(value))
 
 
 def feed_params(datas) -> list[dict]:
@@ -183,8 +200,10 @@ def _one_pass(checked: list[tuple[Entry, dict]], feeds: FeedSet, settings: RunSe
         return _one_by_one(checked, feeds, settings, plot_paths)
     if state.feeds_changed():  # a strategy changed a feed's parameters: the others read them too
         return _one_by_one(checked, feeds, settings, plot_paths)
+    if len(strategies) != len(checked):  # a strategy skipped itself (StrategySkipError): the brokers no longer match
+        return _one_by_one(checked, feeds, settings, plot_paths)
     results = []
-    for (entry, full), strategy, path in zip(checked, strategies, plot_paths):
+    for (entry, full), strategy, path in zip(checked, strategies, plot_paths, strict=True):
         if path is not None:
             set_plot_settings(cerebro.datas, strategy.pass_plot_settings)
             save_plot(cerebro, strategy, entry, full, feeds, path)
@@ -202,8 +221,7 @@ def _one_by_one(checked, feeds: FeedSet, settings: RunSettings, plot_paths, beca
         except ValueError:
             raise
         except Exception as exc:  # noqa: BLE001 - named here: the caller only knows the pass
-            message = exc.args[0] if exc.args else repr(exc)
-            raise TaskError(f"strategy {entry.name!r}: {type(exc).__name__}: {message}") from exc
+            raise TaskError(f"strategy {entry.name!r}: {type(exc).__name__}: {message_of(exc)}") from None
     if because is not None:  # every single run succeeded where the pass failed: say so rather than hide it
         warnings.warn(f"a shared pass of {', '.join(e.name for e, _ in checked)} failed ({because!r}) where each "
                       f"single run succeeds; the single runs' results are used", RuntimeWarning, stacklevel=3)

@@ -1,6 +1,7 @@
 """LeanAnalyzer (analyzers/lean.py) skips only the per-session dispatch an analyzer does not use: an analyzer that
 defines every hook, one with a child analyzer and one that defines none get exactly the calls a plain
-``bt.Analyzer`` gets, session by session; the standard analyzers' figures are unchanged."""
+``bt.Analyzer`` gets, session by session; a class with its own dispatch method keeps it. (The standard analyzers'
+figures, which use it, are checked against independent computations in tests/test_analyzers.py.)"""
 from __future__ import annotations
 
 import backtrader as bt
@@ -72,3 +73,27 @@ def test_hooks_left_to_backtrader_are_not_called(feeds):
     cerebro.addanalyzer(Quiet, _name="quiet")
     quiet = cerebro.run()[0].analyzers.quiet
     assert quiet._next.__name__ == quiet._notify_cashvalue.__name__ == quiet._notify_fund.__name__ == "_ignore"
+
+
+def own_dispatch(base: type) -> type:
+    class OwnDispatch(base):  # like Backtrader's TimeFrameAnalyzerBase, which overrides _next
+        def __init__(self):
+            self.sessions = 0
+
+        def _next(self):
+            self.sessions += 1
+            super()._next()
+
+        def get_analysis(self):
+            return self.sessions
+
+    return OwnDispatch
+
+
+def test_a_class_with_its_own_dispatch_keeps_it(feeds):
+    counts = []
+    for base in (bt.Analyzer, LeanAnalyzer):
+        _, _, cerebro = build_run("rotation", feeds, RunSettings(start=START, end=END))
+        cerebro.addanalyzer(own_dispatch(base), _name="own")
+        counts.append(cerebro.run()[0].analyzers.own.get_analysis())
+    assert counts[0] == counts[1] > 250

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feeds import prepare_feeds
+from feeds import build_cerebro, prepare_feeds
 from runner.compare import compare, default_names
 from runner.engine import RunError, RunItem, RunSettings, run_one, warmup_for
-from runner.shared_pass import MAX_RUNS_PER_PASS, BrokerPerStrategy, passes, run_together
+import runner.shared_pass as shared_pass
+from runner.shared_pass import MAX_RUNS_PER_PASS, BrokerPerStrategy, passes, plot_settings, run_together, set_plot_settings
 from strategies import PortfolioStrategy
 from strategies.registry import Entry
 
@@ -169,3 +170,60 @@ def test_compare_in_passes_on_two_processes_equals_single_runs(feeds):
         assert_same_run(result, run_one(name, feeds, COSTS))
     counts = sorted(int(line.split("]")[0].split("/")[0][1:]) for line in lines)
     assert counts[-1] == 5 and all(line.endswith("s elapsed") and "/5] runs done" in line for line in lines)
+
+
+def test_a_pass_is_one_pass_not_single_runs_in_disguise(feeds, monkeypatch):
+    expected = [run_one(n, feeds, COSTS) for n in ("rotation", "buy-hold-spy")]
+
+    def no_single_runs(*args, **kwargs):
+        raise AssertionError("the pass fell back to single runs")
+
+    monkeypatch.setattr(shared_pass, "run_one", no_single_runs)
+    for together, single in zip(run_together([("rotation", {}), ("buy-hold-spy", {})], feeds, COSTS), expected):
+        assert_same_run(together, single)
+
+
+class SkipsItself(PortfolioStrategy):
+    def __init__(self):
+        raise bt.errors.StrategySkipError()
+
+
+def test_a_strategy_that_skips_itself_is_named_and_does_not_shift_the_others(feeds):
+    skipper = Entry("skipper", SkipsItself, {}, "skips", False)
+    with pytest.raises(RunError, match="'skipper' skipped itself"):
+        run_one(skipper, feeds, COSTS)
+    with pytest.raises(RunError, match="'skipper' skipped itself"):
+        run_together([(skipper, {}), ("buy-hold-spy", {}), ("buy-hold-iwm", {})], feeds, COSTS)
+
+
+class ReadsCerebroBroker(PortfolioStrategy):
+    """Holds SPY; reads the value from the Cerebro's broker (``self.env.broker``), which a pass does not pool."""
+
+    def next_open(self):
+        if self.is_rebalance_day() and self.env.broker.getvalue() > 0:
+            self.rebalance({"SPY": 1.0})
+
+
+def test_a_pass_that_fails_where_single_runs_succeed_warns_and_gives_the_single_runs(feeds):
+    reader = Entry("reads-cerebro-broker", ReadsCerebroBroker, {}, "reads", False)
+    with pytest.warns(RuntimeWarning, match="shared pass of reads-cerebro-broker, buy-hold-iwm failed .*one broker per strategy"):
+        together = run_together([(reader, {}), ("buy-hold-iwm", {})], feeds, COSTS)
+    assert_same_run(together[0], run_one(reader, feeds, COSTS))
+    assert_same_run(together[1], run_one("buy-hold-iwm", feeds, COSTS))
+
+
+def test_plot_snapshots_keep_every_setting_and_share_no_list_with_the_feeds(feeds):
+    cerebro = build_cerebro(feeds=feeds)
+    vix = cerebro.datas[2]
+    found = plot_settings(cerebro.datas)
+    assert found[2]["plot"] is False  # VIX is a signal-only feed: not plotted unless a strategy asks
+    vix.plotinfo.plot = True
+    vix.plotinfo.plothlines = [30.0]  # a setting the feed did not have
+    left = plot_settings(cerebro.datas)
+    vix.plotinfo.plothlines.append(40.0)  # edited in place after the snapshot
+    assert left[2]["plothlines"] == [30.0] and left[2]["plot"] is True
+    set_plot_settings(cerebro.datas, found)
+    assert vix.plotinfo.plot is False and not hasattr(vix.plotinfo, "plothlines")
+    set_plot_settings(cerebro.datas, left)
+    vix.plotinfo.plothlines.append(50.0)  # edited in place after the snapshot was put back
+    assert vix.plotinfo.plothlines == [30.0, 50.0] and left[2]["plothlines"] == [30.0]
