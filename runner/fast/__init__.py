@@ -112,12 +112,11 @@ def simulate(name: str, combos: list[dict], feeds: FeedSet | Market, settings: R
 def figures(equity: pd.DataFrame, book: Book, invested: np.ndarray, switches: np.ndarray, scheduled: np.ndarray) -> list[dict]:
     """The comparison columns for every run, from ``analyzers.stats`` on the equity curves (one column per run),
     ``FIGURE_BLOCK`` runs at a time (``figure_columns``)."""
-    years = stats.annual_years(equity.index[0], equity.index[-1])
-    blocks = [figure_columns(equity.iloc[:, lo:lo + FIGURE_BLOCK], years)
-              for lo in range(0, equity.shape[1], FIGURE_BLOCK)]
     n = equity.shape[1]
     if not n:
         return []
+    years = stats.annual_years(equity.index[0], equity.index[-1])
+    blocks = [figure_columns(equity.iloc[:, lo:lo + FIGURE_BLOCK], years) for lo in range(0, n, FIGURE_BLOCK)]
     table = {key: np.concatenate([block[key] for block in blocks]) for key in blocks[0]}
     sessions = len(equity) - 1
     table.update({

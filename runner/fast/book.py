@@ -117,6 +117,11 @@ class Book:
     def _at(self, rows: np.ndarray) -> np.ndarray | slice:
         return slice(None) if len(rows) == self.n else rows
 
+    def fee(self, sizes: np.ndarray, prices) -> np.ndarray:
+        """The commission of fills of ``sizes`` shares at ``prices`` (``feeds.CostInfo``: |size| x (price x
+        commission + per_share))."""
+        return np.abs(sizes) * (prices * self.commission + self.per_share)
+
     # -- sizing (PortfolioStrategy.rebalance) ---------------------------------------------------------------
     def orders(self, rows: np.ndarray, weights: np.ndarray, prices: np.ndarray) -> np.ndarray:
         """Share deltas (rows x feeds) that take ``rows`` to ``weights`` at ``prices``, fitted to cash."""
@@ -140,9 +145,7 @@ class Book:
             fill = prices[j] * np.where(d > 0, 1 + self.slip, 1 - self.slip) if self.slip else prices[j]
             cost = d * fill
             if charged:  # uncharged, the fee is |d| x 0: adding it changes no nonzero cost
-                fee = np.abs(d)
-                fee *= fill * self.commission + self.per_share
-                cost += fee
+                cost += self.fee(d, fill)
             out -= np.where(d != 0, cost, 0.0)
         return out
 
@@ -184,7 +187,7 @@ class Book:
             d = deltas[:, j]
             price = prices[j] if fill is None else fill[:, j]
             moved = d * price
-            cost = moved + np.abs(d) * (price * self.commission + self.per_share)
+            cost = moved + self.fee(d, price)
             self.pos[j, at] += d
             if spent is None:
                 spent, traded, filled = cost, np.abs(moved), d != 0
@@ -199,7 +202,7 @@ class Book:
             self.traded[at] += traded
         if self.fills is not None:
             fill = np.broadcast_to(prices, deltas.shape) if fill is None else fill
-            fee = np.abs(deltas) * (fill * self.commission + self.per_share)
+            fee = self.fee(deltas, fill)
             for selling in (True, False):
                 for j in range(len(TRADED)):
                     for k in np.flatnonzero(deltas[:, j] < 0 if selling else deltas[:, j] > 0):
