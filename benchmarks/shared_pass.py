@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -24,6 +25,7 @@ REPEAT = 7
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     feeds, settings = prepare_feeds(), RunSettings()
     print("| run | alone [s] | each further copy in a pass [s] | shared per run [s] |\n|---|---|---|---|")
     for name in ("buy-hold-spy", "rotation", "ratio-z-pair"):
