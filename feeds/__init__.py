@@ -4,7 +4,8 @@ from .cash import CASH_FEED, splice_cash
 from .cerebro import FEED_NAMES, CostInfo, FeedSet, GuardedBroker, build_cerebro, make_broker, make_feed, prepare_feeds
 from .errors import DataError, SignalOnlyFeedError
 from .pandas_feed import TotalReturnData, adjusted_bars, is_cash, trade_from
-from .prices import BUNDLED_SYMBOLS, PriceSet, load_prices
+from .bars import BUNDLED_SYMBOLS, PriceSet
+from .prices import load_prices
 
 __all__ = [
     "BUNDLED_SYMBOLS", "CASH_FEED", "FEED_NAMES", "CostInfo", "DataError", "FeedSet", "GuardedBroker", "PriceSet",

@@ -9,7 +9,7 @@ import math
 import sys
 from pathlib import Path
 
-from .prices import BUNDLED_DIR, read_csv_bars
+from .bars import BUNDLED_DIR, read_csv_bars
 from .validate import ETF_MAX_DAILY_FACTOR, SPIKE_SIGMAS, bar_flags, largest_moves
 
 

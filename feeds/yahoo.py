@@ -37,7 +37,7 @@ import pandas as pd
 from .atomic import atomic_write_text
 from .calendar import as_date, nyse_sessions
 from .errors import DataError
-from .prices import BUNDLED_DIR, BUNDLED_SYMBOLS, PriceSet, check_range, check_symbol, read_csv_bars
+from .bars import BUNDLED_DIR, BUNDLED_SYMBOLS, PriceSet, check_range, check_symbol, read_csv_bars
 from .validate import COLUMNS, validate_bars
 
 CACHE_ENV = "SMALLCAP_ROTATION_CACHE"

@@ -27,7 +27,7 @@ from importlib import metadata
 from pathlib import Path
 
 from feeds.atomic import atomic_write_text, umask_mode
-from feeds.prices import BUNDLED_DIR
+from feeds.bars import BUNDLED_DIR
 
 MANIFEST = "run.json"
 # what an output folder written before run.json existed holds: such a folder may be replaced too

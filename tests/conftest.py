@@ -8,7 +8,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import pandas as pd
 import pytest
 
-from feeds.prices import BUNDLED_DIR
+from feeds.bars import BUNDLED_DIR
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import pytest
 import yfinance
 
 import feeds.yahoo as yahoo
-from feeds.prices import BUNDLED_DIR, BUNDLED_SYMBOLS
+from feeds.bars import BUNDLED_DIR, BUNDLED_SYMBOLS
 from runner.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import yfinance
 
 import feeds.yahoo as yahoo
 from feeds import DataError, load_prices, prepare_feeds
-from feeds.prices import BUNDLED_DIR, BUNDLED_SYMBOLS, read_csv_bars
+from feeds.bars import BUNDLED_DIR, BUNDLED_SYMBOLS, read_csv_bars
 from feeds.validate import ETF_MAX_DAILY_FACTOR, SPIKE_SIGMAS, bar_flags
 
 PRICES = ["Open", "High", "Low", "Close", "Adj Close"]

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from feeds import DataError, SignalOnlyFeedError, build_cerebro, nyse_sessions, prepare_feeds
-from feeds.prices import BUNDLED_DIR, BUNDLED_SYMBOLS
+from feeds.bars import BUNDLED_DIR, BUNDLED_SYMBOLS
 
 START, END = "2023-01-03", "2023-12-29"
 

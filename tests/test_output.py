@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from feeds.prices import BUNDLED_DIR
+from feeds.bars import BUNDLED_DIR
 from runner.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent

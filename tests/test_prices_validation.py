@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from feeds import DataError, load_prices
-from feeds.prices import BUNDLED_DIR
+from feeds.bars import BUNDLED_DIR
 
 HEADER = "Date,Open,High,Low,Close,Adj Close,Volume"
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from feeds import nyse_sessions
-from feeds.prices import BUNDLED_DIR, BUNDLED_SYMBOLS
+from feeds.bars import BUNDLED_DIR, BUNDLED_SYMBOLS
 from runner.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,7 +16,7 @@ import yfinance
 
 import feeds.yahoo as yahoo
 from feeds import DataError, load_prices
-from feeds.prices import BUNDLED_DIR
+from feeds.bars import BUNDLED_DIR
 
 TODAY = pd.Timestamp("2025-01-02")  # so the last completed session is 2024-12-31, the bundled data's last row
 
