@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from feeds import prepare_feeds  # noqa: E402
 from feeds.atomic import atomic_write_text  # noqa: E402
-from runner.engine import RunSettings, warmup_for  # noqa: E402
-from runner.fast.agreement import BOUNDS, FIGURES, compare_engines, draw  # noqa: E402
-from runner.sweep import combinations, evaluate, run_sweep  # noqa: E402
+from engines.engine import RunSettings, warmup_for  # noqa: E402
+from engines.fast.agreement import BOUNDS, FIGURES, compare_engines, draw  # noqa: E402
+from research.sweep import combinations, evaluate, run_sweep  # noqa: E402
 from vectorised_rotation import vectorised_rotation  # noqa: E402
 
 PERIOD = ("2010-01-01", "2024-12-31")

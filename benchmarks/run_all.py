@@ -22,9 +22,9 @@ sys.path.insert(0, str(ROOT))
 
 from feeds import prepare_feeds  # noqa: E402
 from feeds.atomic import atomic_write_text  # noqa: E402
-from runner.compare import compare, default_names  # noqa: E402
-from runner.engine import RunSettings, run_one  # noqa: E402
-from runner.sweep import run_sweep  # noqa: E402
+from engines.compare import compare, default_names  # noqa: E402
+from engines.engine import RunSettings, run_one  # noqa: E402
+from research.sweep import run_sweep  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from vectorised_rotation import vectorised_rotation  # noqa: E402

@@ -1,4 +1,4 @@
-"""What a shared pass saves (runner/shared_pass.py): .venv/bin/python benchmarks/shared_pass.py
+"""What a shared pass saves (engines/shared_pass.py): .venv/bin/python benchmarks/shared_pass.py
 
 - for a few built-ins, the time of one run alone and of each further copy of it in one pass (best of 7 each):
   the difference is the work a pass shares (the clock, the feeds' advance, the Cerebro's set-up);
@@ -17,9 +17,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from feeds import prepare_feeds  # noqa: E402
 from run_all import timed_rounds  # noqa: E402
-from runner.compare import compare, default_names  # noqa: E402
-from runner.engine import RunItem, RunSettings  # noqa: E402
-from runner.shared_pass import passes, run_pass, run_together  # noqa: E402
+from engines.compare import compare, default_names  # noqa: E402
+from engines.engine import RunItem, RunSettings  # noqa: E402
+from engines.shared_pass import passes, run_pass, run_together  # noqa: E402
 
 REPEAT = 7
 

@@ -1,4 +1,4 @@
-"""Backtrader strategies: thin classes over the pure signal functions in ``strategies.signals``.
+"""Backtrader strategies: thin classes over the pure signal functions in ``signals``.
 
 Every strategy registers itself (``strategies.registry.register``) so the runner finds it.
 """

@@ -9,7 +9,7 @@ import numpy as np
 
 from .base import PortfolioStrategy, check_choice, check_number, whole_or_zero
 from .registry import register
-from .signals import ratio as sig
+from signals import ratio as sig
 
 CASH_FEED = "SGOV"
 
@@ -36,7 +36,7 @@ class SpyIwmRatio(bt.Indicator):
 
 class LogRatioZScore(bt.Indicator):
     """z-score of log(SPY/IWM) over a trailing window of ``lookback`` closes up to the current one
-    (``strategies.signals.ratio.trailing_zscores``; ``zscore_last`` bar by bar in ``next``), with its bands."""
+    (``signals.ratio.trailing_zscores``; ``zscore_last`` bar by bar in ``next``), with its bands."""
 
     lines = ("z",)
     params = (("price", "raw"), ("lookback", 252), ("bands", ()))

@@ -5,7 +5,7 @@ import backtrader as bt
 
 from .base import PortfolioStrategy, check_choice, check_number, whole_or_zero
 from .registry import register
-from .signals import rotation as sig
+from signals import rotation as sig
 
 
 class ReturnSpread(bt.Indicator):

@@ -10,7 +10,7 @@ import pytest
 
 import analyzers
 from analyzers import stats
-from runner.engine import RunSettings, build_run, execute
+from engines.engine import RunSettings, build_run, execute
 from strategies import PortfolioStrategy
 
 

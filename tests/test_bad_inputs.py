@@ -14,7 +14,7 @@ import yfinance
 
 import feeds.yahoo as yahoo
 from feeds.bars import BUNDLED_DIR, BUNDLED_SYMBOLS
-from runner.cli import main
+from cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 PRICES = ["Open", "High", "Low", "Close", "Adj Close"]

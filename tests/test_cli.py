@@ -6,8 +6,8 @@ import argparse
 import pandas as pd
 import pytest
 
-from runner.cli import build_parser, main
-from runner.report import format_cell, format_param, format_table, markdown
+from cli.main import build_parser, main
+from reports.tables import format_cell, format_param, format_table, markdown
 
 
 def _subcommands() -> dict[str, argparse.ArgumentParser]:
@@ -43,8 +43,8 @@ def test_walkforward_applies_fixed_params_under_the_grid(tmp_path, capsys):
 
 def test_walkforward_fixed_param_equals_single_run(tmp_path):
     from feeds import prepare_feeds
-    from runner.engine import RunSettings, run_one
-    from runner.walkforward import run_walkforward
+    from engines.engine import RunSettings, run_one
+    from research.walkforward import run_walkforward
 
     feeds = prepare_feeds("2016-01-01", "2018-12-31")
     settings = RunSettings(start="2016-01-01", end="2018-12-31")

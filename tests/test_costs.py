@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from feeds.cerebro import MAX_COMMISSION_PER_SHARE, MAX_COST_FRACTION, build_cerebro, check_costs
-from runner.cli import main
+from cli.main import main
 
 
 @pytest.mark.parametrize("key, value, unit", [

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from runner.executors import TaskError, run_tasks
+from engines.executors import TaskError, run_tasks
 
 
 def _pid_square(feeds, item):

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runner.engine import RunError, RunSettings, build_run, collect, execute
-from runner.fast import check_supported, full_params, run_fast, simulate
-from runner.fast.agreement import compare_engines, draw, levels_combo, rotation_combo, zscore_combo
-from runner.fast.rotation import switch_key
+from engines.engine import RunError, RunSettings, build_run, collect, execute
+from engines.fast import check_supported, full_params, run_fast, simulate
+from engines.fast.agreement import compare_engines, draw, levels_combo, rotation_combo, zscore_combo
+from engines.fast.rotation import switch_key
 
 COSTS = RunSettings(commission=0.0005, commission_per_share=0.005, slippage=0.0002)
 
@@ -129,7 +129,7 @@ GRID = {"lookback": [21, 63, 126], "breaker_drawdown": [None, 0.03], "vix_level"
 
 
 def test_fast_sweep_same_table_serial_pool_and_dask_and_close_to_backtrader(feedset, dask_scheduler):
-    from runner.sweep import run_sweep
+    from research.sweep import run_sweep
 
     feeds = feedset.window(SHORT.start, SHORT.end)
     serial = run_sweep("rotation", GRID, feeds, SHORT, jobs=1, progress=False, engine="fast")
@@ -145,7 +145,7 @@ def test_fast_sweep_same_table_serial_pool_and_dask_and_close_to_backtrader(feed
 
 
 def test_fast_walkforward_chooses_what_backtrader_chooses(feedset):
-    from runner.walkforward import run_walkforward
+    from research.walkforward import run_walkforward
 
     settings = RunSettings(start="2016-01-01", end="2019-12-31")
     feeds = feedset.window(settings.start, settings.end)
@@ -162,7 +162,7 @@ def test_fast_walkforward_chooses_what_backtrader_chooses(feedset):
 def test_cli_sweep_fast_engine_with_verify(tmp_path, capsys):
     import json
 
-    from runner.cli import main
+    from cli.main import main
 
     out = tmp_path / "sweep"
     code = main(["sweep", "--engine", "fast", "--verify", "2", "--start", "2019-01-01", "--end", "2020-12-31",
@@ -184,8 +184,9 @@ def test_cli_sweep_fast_engine_with_verify(tmp_path, capsys):
 def test_grid_limit_follows_the_engine():
     from argparse import Namespace
 
-    from runner.config import ConfigError
-    from runner.sweep import MAX_COMBINATIONS, check_grid, default_limit, sweep_options
+    from cli.config import ConfigError
+    from research.sweep import MAX_COMBINATIONS, check_grid, default_limit
+    from cli.sweep import sweep_options
 
     grid = {"lookback": list(range(21, 121)), "allocation": [round(0.2 + 0.08 * i, 2) for i in range(11)],
             "cash_rule": [True, False], "vix_level": [20.0, 25.0, 30.0, 35.0, None]}  # 100 x 11 x 2 x 5 = 11,000

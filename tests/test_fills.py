@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from analyzers import FILL_COLUMNS
-from runner.engine import RunSettings, run_one
+from engines.engine import RunSettings, run_one
 
 
 @pytest.fixture(scope="module")

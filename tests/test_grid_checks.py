@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-import runner.sweep as sweep
-from runner.cli import main
-from runner.config import ConfigError
+import research.sweep as sweep
+from cli.main import main
+from cli.config import ConfigError
 from strategies import get
 
 

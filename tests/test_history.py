@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from feeds import prepare_feeds
-from runner.engine import RunError, RunSettings, run_one, warmup_for
+from engines.engine import RunError, RunSettings, run_one, warmup_for
 from strategies import get
 
 
@@ -29,7 +29,7 @@ def test_long_lookback_makes_every_monthly_decision(raw_csv):
     expected = adj.iloc[-1] / adj.iloc[-401] - 1
     first = result.analyses["switches"]["switches"][0]
     assert first["date"] == pd.Timestamp("2019-01-02")
-    from runner.engine import build_run, execute
+    from engines.engine import build_run, execute
 
     entry, params, cerebro = build_run("rotation", feeds, RunSettings(), {"lookback": 400})
     strategy = execute(entry, cerebro)

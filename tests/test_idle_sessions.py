@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from runner.engine import RunSettings, build_run, execute
+from engines.engine import RunSettings, build_run, execute
 from strategies.registry import Entry
 from strategies.rotation import RelativeStrengthRotation
 

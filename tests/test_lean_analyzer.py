@@ -9,7 +9,7 @@ import pytest
 
 from analyzers.lean import LeanAnalyzer
 from feeds import prepare_feeds
-from runner.engine import RunSettings, build_run
+from engines.engine import RunSettings, build_run
 
 START, END = "2019-01-01", "2019-12-31"
 

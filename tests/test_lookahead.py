@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from feeds import prepare_feeds
-from runner.cli import main
-from runner.compare import default_names
-from runner.engine import RunSettings, run_one, warmup_for
-from runner.lookahead import CLOSE, OPEN, check, compare_cut, cut_dates, cut_feeds
+from cli.main import main
+from engines.compare import default_names
+from engines.engine import RunSettings, run_one, warmup_for
+from research.lookahead import CLOSE, OPEN, check, compare_cut, cut_dates, cut_feeds
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END, CUTS = "2019-01-01", "2021-12-31", 6  # the ratio strategies trade from 2020 on

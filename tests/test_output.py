@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from feeds.bars import BUNDLED_DIR
-from runner.cli import main
+from cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SHORT = ["--start", "2019-01-01", "--end", "2020-12-31", "--jobs", "1"]
@@ -162,7 +162,7 @@ def test_read_only_folder_is_one_named_error(tmp_path, capsys):
 # -- SIGKILL -------------------------------------------------------------------------------------------------------
 KILLER = """
 import os, signal, sys
-import runner.output as output
+import cli.output as output
 when = sys.argv[1]  # "write:NAME" (before NAME is renamed into place), "swap" (before), "swapped" (after the swap)
 def maybe_kill(point):
     if point == when:
@@ -176,7 +176,7 @@ def swap(*args):
     real_swap(*args)
     maybe_kill("swapped")
 os.replace, output._swap = replace, swap
-from runner.cli import main
+from cli.main import main
 sys.exit(main(sys.argv[2:]))
 """
 
@@ -275,7 +275,7 @@ def test_dask_drops_the_tasks_of_a_killed_run(dask_scheduler, tmp_path):
 
 
 def test_run_json_finds_the_input_files_of_every_source():
-    from runner.output import input_files
+    from cli.output import input_files
 
     sources = {"SPY": "yahoo (cache /home/u/.cache/smallcap-rotation/yahoo/SPY.csv, fetched 2025-09-29)",
                "SGOV": "BIL from csv:/tmp/my data/BIL.csv + SGOV from csv:/tmp/my data/SGOV.csv", "IWM": "bundled:IWM.csv"}

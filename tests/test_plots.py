@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from feeds import prepare_feeds
-from runner.engine import RunSettings, build_run, execute
-from runner.plots import backtrader_figure, backtrader_title, date_ticks
+from engines.engine import RunSettings, build_run, execute
+from engines.btplot import backtrader_figure, backtrader_title, date_ticks
 
 START, END = "2019-06-01", "2021-06-30"
 
@@ -127,7 +127,7 @@ def test_date_ticks_pick_calendar_boundaries():
 
 def test_backend_is_not_switched_by_the_backtrader_import():
     before = matplotlib.get_backend()
-    from runner.plots import import_backtrader_plot
+    from engines.btplot import import_backtrader_plot
 
     import_backtrader_plot()
     assert matplotlib.get_backend() == before
@@ -135,14 +135,14 @@ def test_backend_is_not_switched_by_the_backtrader_import():
 
 @pytest.fixture(scope="module")
 def results(feeds):
-    from runner.compare import compare
+    from engines.compare import compare
 
     return compare(["rotation", "ratio-pair", "buy-hold-spy", "ratio-rotation"], feeds, RunSettings(start=START, end=END),
                    jobs=1, progress=lambda line: None)
 
 
 def test_comparison_figure_reads(results, feeds):
-    from runner.plots import comparison_figure
+    from reports.plots import comparison_figure
 
     fig = comparison_figure(results)
     try:
@@ -166,7 +166,7 @@ def test_comparison_figure_reads(results, feeds):
 
 
 def test_ratio_figure_marks_entries_and_exits_from_the_trades(feeds, results):
-    from runner.plots import ratio_figure
+    from reports.plots import ratio_figure
 
     fig = ratio_figure(feeds, results=results)
     try:
@@ -188,7 +188,7 @@ def test_ratio_figure_marks_entries_and_exits_from_the_trades(feeds, results):
 
 
 def test_heatmap_labels_off_two_decimals_and_metric_title():
-    from runner.sweep import heatmap_figure
+    from reports.plots import heatmap_figure
 
     table = pd.DataFrame({"lookback": [21, 21, 63, 63], "vix_level": [30.0, None, 30.0, None],
                           "Sharpe": [0.671, 0.7049, 0.6923, 0.7412]})
@@ -205,7 +205,8 @@ def test_heatmap_labels_off_two_decimals_and_metric_title():
 
 
 def test_walkforward_figure_has_benchmark_windows_and_ticks(feeds):
-    from runner.walkforward import buy_and_hold, walkforward_figure
+    from research.walkforward import buy_and_hold
+    from reports.plots import walkforward_figure
 
     index = feeds.sessions[(feeds.sessions >= "2020-01-01") & (feeds.sessions <= "2021-06-30")]
     stitched = pd.Series([100_000 * 1.0004 ** i for i in range(len(index))], index=index)

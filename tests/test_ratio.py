@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from feeds import FeedSet, nyse_sessions, prepare_feeds
-from runner.engine import RunError, RunSettings, build_run, execute
-from strategies.signals import ratio as sig
+from engines.engine import RunError, RunSettings, build_run, execute
+from signals import ratio as sig
 
 WARMUP_FROM, START, END = "2018-06-01", "2019-01-02", "2019-12-31"
 

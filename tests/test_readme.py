@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.cli import main
-from runner.config import load_config
+from cli.main import main
+from cli.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = "python run_backtest.py "
@@ -32,7 +32,7 @@ def examples() -> list[str]:
 
 
 def test_the_section_has_an_example_for_every_subcommand():
-    from runner.cli import build_parser
+    from cli.main import build_parser
 
     parser = build_parser()
     commands = set(parser._subparsers._group_actions[0].choices)

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from feeds import prepare_feeds
-from runner.engine import RunSettings
-from runner.sweep import run_sweep
+from engines.engine import RunSettings
+from research.sweep import run_sweep
 from strategies import PortfolioStrategy, register, registry
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,7 +16,7 @@ import matplotlib.image as mpimg
 import pandas as pd
 import pytest
 
-from runner.cli import main
+from cli.main import main
 
 sys.path.insert(0, str(Path(__file__).parent))
 from browser import find_chromium, probe, screenshot  # noqa: E402

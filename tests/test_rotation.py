@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from feeds import prepare_feeds
-from runner.engine import RunError, RunSettings, build_run, execute
+from engines.engine import RunError, RunSettings, build_run, execute
 from strategies.rotation import RelativeStrengthRotation
-from strategies.signals import rotation as sig
+from signals import rotation as sig
 
 
 def run(feeds, **params):

@@ -10,8 +10,8 @@ import matplotlib.image as mpimg
 import pandas as pd
 import pytest
 
-from runner.cli import main
-from runner.engine import COMPARISON_COLUMNS
+from cli.main import main
+from engines.engine import COMPARISON_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 PERIOD = ["--start", "2019-01-01", "--end", "2021-12-31"]
@@ -103,8 +103,8 @@ def test_user_strategy_example_runs_through_the_cli(tmp_path, capsys):
 
 
 def test_serial_and_parallel_give_identical_results(feedset):
-    from runner.compare import compare
-    from runner.engine import RunSettings
+    from engines.compare import compare
+    from engines.engine import RunSettings
 
     settings = RunSettings()
     names = ["rotation", "mix-50-50"]
@@ -130,7 +130,7 @@ def test_comparison_lists_the_rotation_first_then_ratio_runs_then_benchmarks_in_
     import subprocess
     import sys
 
-    code = "from runner.compare import default_names; print(','.join(default_names()))"
+    code = "from engines.compare import default_names; print(','.join(default_names()))"
     names = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip().split(",")
     assert names == ["rotation", "ratio-rotation", "ratio-z-rotation", "ratio-pair", "ratio-z-pair",
                      "buy-hold-spy", "buy-hold-iwm", "mix-50-50"]

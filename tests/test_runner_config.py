@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from runner.cli import main
-from runner.config import ConfigError, load_config, parse_param, parse_value, to_toml
+from cli.main import main
+from cli.config import ConfigError, load_config, to_toml
+from engines.params import parse_param, parse_value
 
 
 @pytest.mark.parametrize(

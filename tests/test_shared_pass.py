@@ -1,4 +1,4 @@
-"""Several runs in one shared pass (runner.shared_pass) give each run exactly its single run's results: every
+"""Several runs in one shared pass (engines.shared_pass) give each run exactly its single run's results: every
 built-in and parameter variants, with costs; two copies of one strategy keep separate money; a strategy that fails
 or stops the run is handled as in its single run; Backtrader's plot of a run in a pass is its single run's plot."""
 from __future__ import annotations
@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from feeds import build_cerebro, prepare_feeds
-from runner.compare import compare, default_names
-from runner.engine import RunError, RunItem, RunSettings, run_one, warmup_for
-import runner.shared_pass as shared_pass
-from runner.shared_pass import MAX_RUNS_PER_PASS, BrokerPerStrategy, passes, plot_settings, run_together, set_plot_settings
+from engines.compare import compare, default_names
+from engines.engine import RunError, RunItem, RunSettings, run_one, warmup_for
+import engines.shared_pass as shared_pass
+from engines.shared_pass import MAX_RUNS_PER_PASS, BrokerPerStrategy, passes, plot_settings, run_together, set_plot_settings
 from strategies import PortfolioStrategy
 from strategies.registry import Entry
 

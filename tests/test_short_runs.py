@@ -6,8 +6,8 @@ import pytest
 
 from analyzers import stats
 from feeds import prepare_feeds
-from runner.engine import RunSettings, run_one
-from runner.report import comparison_table, format_table
+from engines.engine import RunSettings, run_one
+from reports.tables import comparison_table, format_table
 
 ANNUALISED = ("CAGR [%]", "Volatility [%]", "Sharpe", "Sortino", "Calmar", "Switches per year", "Turnover [x/yr]")
 

@@ -12,7 +12,7 @@ import pytest
 
 from feeds import nyse_sessions
 from feeds.bars import BUNDLED_DIR, BUNDLED_SYMBOLS
-from runner.cli import main
+from cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 LAST = "2025-09-26"  # a Friday; the first session of October 2025 is Wednesday 2025-10-01
@@ -159,7 +159,7 @@ def test_zscore_card_matches_the_csvs(raw_csv, capsys):
 
 
 def test_every_built_in_strategy_has_a_card(capsys):
-    from runner.compare import default_names
+    from engines.compare import default_names
     from strategies import registered
 
     entries = registered()  # other tests may have registered strategies of their own: only the package's count here

@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 
 from feeds import prepare_feeds
-from runner.cli import main
-from runner.config import ConfigError
-from runner.engine import RunSettings, run_one
-from runner.sweep import combinations, parse_grid, run_sweep
-from runner.walkforward import make_windows, run_walkforward, stitch
+from cli.main import main
+from cli.config import ConfigError
+from engines.engine import RunSettings, run_one
+from research.sweep import combinations, parse_grid, run_sweep
+from research.walkforward import make_windows, run_walkforward, stitch
 
 SETTINGS = RunSettings(start="2018-01-01", end="2019-12-31")
 GRID = {"lookback": [21, 63], "vix_level": [25.0, None]}

@@ -1,194 +1,24 @@
-"""Figures: Backtrader's own plot per run, one comparison figure, and the SPY/IWM ratio chart. Headless (Agg)."""
+"""Figures of a command's results: the comparison (equity, drawdown, allocation), the SPY/IWM ratio chart, a
+sweep's heatmap and the walk-forward chart. Headless (Agg); each saved atomically."""
 from __future__ import annotations
 
 import math
-import re
-import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-import backtrader as bt
 import matplotlib
 import matplotlib.ticker
 import pandas as pd
 
+from engines.btplot import save_png
+from engines.engine import COMPARISON_COLUMNS, RunResult
 from feeds import CASH_FEED, FeedSet
 from feeds.atomic import atomic_write
-
-from .engine import RunResult
+from research.sweep import heatmap_grid
 
 NEWSLETTER_LEVELS = {"zone low 2.13": 2.13, "zone high / stop 2.35": 2.35, "target 1.95": 1.95}
 
 
-def import_backtrader_plot() -> None:
-    """Import ``backtrader.plot`` without letting it change the backend.
-
-    Backtrader trap: importing it calls ``matplotlib.use("TkAgg")``, which succeeds quietly and then fails at the
-    first figure on a machine without a screen. The backend in force before the import is restored.
-    """
-    before = matplotlib.get_backend()
-    import backtrader.plot  # noqa: F401
-
-    matplotlib.use(before, force=True)
-
-
-def _save(fig, path: Path, dpi: int = 110) -> Path:
-    return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
-
-
-class TradeMarkers(bt.observers.BuySell):
-    """Backtrader's BuySell observer with a plain legend: a "buy" marker under the bar of each buy fill and a
-    "sell / short" marker over the bar of each sell fill (short sales included), added once per feed."""
-
-    plotinfo = dict(plotname="fills")
-    plotlines = dict(buy=dict(_name="buy", markersize=7.0, color="#00a000"),
-                     sell=dict(_name="sell / short", markersize=7.0, color="#d00000"))
-    params = (("barplot", True),)
-
-    def _plotlabel(self) -> list:
-        return []
-
-
-class PortfolioValue(bt.observers.Value):
-    """Backtrader's Value observer, labelled for a reader."""
-
-    plotinfo = dict(plotname="Portfolio value")
-    plotlines = dict(value=dict(color="#1f3a93", linewidth=1.2, _name="value"))
-
-    def _plotlabel(self) -> list:
-        return []
-
-
-def add_plot_observers(cerebro) -> None:
-    """The observers Backtrader's plot shows: the portfolio value on top and fill markers on every feed."""
-    cerebro.addobserver(PortfolioValue)
-    cerebro.addobservermulti(TradeMarkers)
-
-
-# Backtrader's PlotScheme settings: plain lines, no volume, legible text. The panels are laid out afterwards.
-PLOT_SCHEME = dict(style="line", volume=False, rowsmajor=1, rowsminor=1, subtxtsize=8, linevalues=True,
-                   valuetags=False, tickrotation=0, grid=True)
-# Height of each kind of panel, in inches.
-PANEL_INCHES = {"value": 2.6, "traded": 2.4, "small": 1.0, "indicator": 1.5}
-BOTTOM_INCHES, GAP_INCHES = 0.45, 0.12
-
-
-def backtrader_title(name: str, params: dict, start, end, width_chars: int = 150) -> str:
-    """"name: k=v, ... | first .. last session", wrapped to ``width_chars``."""
-    shown = ", ".join(f"{k}={v}" for k, v in params.items() if not k.startswith("_"))
-    period = f"{pd.Timestamp(start).date()} .. {pd.Timestamp(end).date()}"
-    return textwrap.fill(f"{name}  |  {period}  |  {shown or 'default parameters'}", width_chars)
-
-
-def date_ticks(dates: pd.DatetimeIndex, max_ticks: int = 14) -> tuple[list[int], list[str]]:
-    """Tick positions (bar indices) at the first session of each month/quarter/year (the finest step giving at
-    most ``max_ticks`` ticks), with labels "YYYY" for yearly steps and "YYYY-MM" for shorter ones."""
-    dates = pd.DatetimeIndex(dates)
-    months = dates.year * 12 + dates.month - 1
-    for step in (1, 3, 6, 12, 24, 60, 120):
-        bucket = months // step
-        positions = [i for i in range(1, len(dates)) if bucket[i] != bucket[i - 1]]
-        if len(positions) <= max_ticks:
-            fmt = "%Y" if step >= 12 else "%Y-%m"
-            return positions, [dates[i].strftime(fmt) for i in positions]
-    return [0], [dates[0].strftime("%Y")]
-
-
-def backtrader_figure(cerebro, *, strategy=None, start=None, title: str = "", width: float = 16):
-    """Backtrader's own plot of a finished Cerebro's ``strategy`` (default: its first) from ``start`` (e.g. after the
-    warm-up), as a Figure.
-
-    Backtrader draws the panels (value, each plotted feed with its fill markers, indicators with their level
-    lines); then the panels are resized by kind (value and traded feeds tall; the cash sleeve and feeds never
-    traded small), dates put on the x-axis, legends tidied and ``title`` added.
-    """
-    import_backtrader_plot()
-    from backtrader import plot as btplot
-
-    strategy = strategy if strategy is not None else cerebro.runstrats[0][0]
-    plotter = btplot.Plot(**PLOT_SCHEME)
-    import matplotlib.pyplot as plt
-
-    # Backtrader draws into pyplot figure number ``figid``, reusing it if open: take a free number
-    figid = max(plt.get_fignums(), default=0) + 1
-    fig = plotter.plot(strategy, figid=figid, numfigs=1, iplot=False, start=start)[0]
-    panels = [(obj, ax, _panel_kind(obj, strategy)) for obj, ax in plotter.pinf.daxis.items()]
-    _layout(fig, panels, width, title)
-    dates = pd.DatetimeIndex([bt.num2date(x) for x in plotter.pinf.xreal])
-    positions, labels = date_ticks(dates)
-    bottom = panels[-1][1]
-    for obj, ax, kind in panels:
-        ax.set_xticks(positions)
-        ax.tick_params(axis="x", labelbottom=ax is bottom)
-        is_data = isinstance(obj, bt.AbstractDataBase)
-        _tidy_legend(ax, None if is_data else obj.plotinfo.plotname)
-        if is_data:  # Backtrader fixes the price range before the fill markers are drawn: let them in
-            ax.relim()
-            ax.set_ymargin(0.12)
-            ax.autoscale(enable=True, axis="y", tight=False)
-        if kind == "value":
-            ax.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
-        if kind == "small":
-            ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(3))
-    bottom.set_xticklabels(labels)
-    pad = max(1.0, 0.008 * len(dates))  # a marker on the first or last bar stays whole
-    bottom.set_xlim(-pad, len(dates) - 1 + pad)
-    return fig
-
-
-def save_backtrader_plot(cerebro, path: str | Path, *, strategy=None, start=None, title: str = "", width: float = 16) -> Path:
-    """``backtrader_figure`` saved as PNG (atomically)."""
-    import matplotlib.pyplot as plt
-
-    try:
-        return _save(backtrader_figure(cerebro, strategy=strategy, start=start, title=title, width=width), Path(path))
-    finally:
-        plt.close("all")
-
-
-def _panel_kind(obj, strategy) -> str:
-    if isinstance(obj, bt.Observer):
-        return "value"
-    if isinstance(obj, bt.AbstractDataBase):
-        traded = any(
-            o.data is obj and any(x == x for line in (o.lines.buy, o.lines.sell) for x in line.array)
-            for o in strategy.getobservers() if isinstance(o, bt.observers.BuySell)
-        )
-        return "small" if getattr(obj.p, "cash", False) or not traded else "traded"
-    return "indicator"
-
-
-def _layout(fig, panels, width: float, title: str) -> None:
-    """Stack the panels top to bottom with heights by kind; twin axes follow their panel."""
-    heights = [PANEL_INCHES[kind] for _, _, kind in panels]
-    title_inches = 0.2 + 0.22 * (title.count("\n") + 1) if title else 0.15
-    total = title_inches + BOTTOM_INCHES + sum(heights) + GAP_INCHES * (len(panels) - 1)
-    fig.set_size_inches(width, total)
-    twins = {ax: [a for a in fig.axes if a is not ax and a.get_position().bounds == ax.get_position().bounds]
-             for _, ax, _ in panels}
-    top = total - title_inches
-    for (_, ax, _), height in zip(panels, heights):
-        bounds = (0.04, (top - height) / total, 0.90, height / total)
-        for a in (ax, *twins[ax]):
-            a.set_position(bounds)
-        top -= height + GAP_INCHES
-    if title:
-        fig.suptitle(title, x=0.04, y=1 - 0.12 / total, ha="left", va="top", fontsize=11)
-
-
-def _tidy_legend(ax, title: str | None) -> None:
-    """One legend entry per line that has data, titled with the panel's name: Backtrader's "name\\n" prefixes
-    dropped, "IWM (1 Day) C:219.24" read as "IWM close 219.24"."""
-    handles, labels = ax.get_legend_handles_labels()
-    seen: dict[str, object] = {}
-    for handle, label in zip(handles, labels):
-        if hasattr(handle, "get_ydata") and not pd.Series(handle.get_ydata(), dtype=float).notna().any():
-            continue  # e.g. "sell" markers on a feed that was only bought
-        label = re.sub(r" \(\d+ \w+\) C:", " close ", label.split("\n")[-1])
-        seen.setdefault(label, handle)
-    if seen:
-        ax.legend(list(seen.values()), list(seen), loc="best", fontsize=8, framealpha=0.85, ncol=len(seen),
-                  title=title, title_fontsize=8, alignment="left")
 
 
 def standout_runs(results: Sequence[RunResult], main: str = "rotation") -> set[str]:
@@ -227,6 +57,8 @@ def signal_events(results: Sequence[RunResult]) -> list[tuple[str, str, pd.Datet
 
 
 EVENT_COLOURS = (("tab:green", "tab:red"), ("tab:cyan", "tab:orange"), ("tab:olive", "tab:purple"), ("tab:blue", "tab:brown"))
+
+
 EXIT_MARKERS = ("v", "X", "s", "D", "P")
 
 
@@ -348,9 +180,102 @@ def _finish(fig, path, show: bool):
     import matplotlib.pyplot as plt
 
     if path is not None:
-        _save(fig, Path(path))
+        save_png(fig, Path(path))
     if show:
         plt.show()
     if path is not None:
         plt.close(fig)
     return fig
+
+
+def heatmap(table: pd.DataFrame, x: str, y: str, metric: str, path: str | Path, title: str = "", context: str = "") -> Path:
+    """``heatmap_figure`` saved as PNG (atomically)."""
+    import matplotlib.pyplot as plt
+
+    fig = heatmap_figure(table, x, y, metric, title, context)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=130, format="png"))
+    plt.close(fig)
+    return Path(path)
+
+
+def heatmap_figure(table: pd.DataFrame, x: str, y: str, metric: str, title: str = "", context: str = ""):
+    """A heatmap of ``metric`` over parameters ``x`` and ``y`` (the best value over any other parameters), each
+    cell printed to 2 decimals, the metric and the parameters in the title (after ``context``, e.g. the strategy
+    and period)."""
+    import matplotlib.pyplot as plt
+
+    pivot = heatmap_grid(table, x, y, metric)
+    values = pivot.to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(max(7.0, 2.8 + 0.85 * len(pivot.columns)), max(4.5, 2.0 + 0.55 * len(pivot.index))))
+    image = ax.imshow(values, aspect="auto", cmap="viridis")
+    ax.set_xticks(range(len(pivot.columns)), pivot.columns)
+    ax.set_yticks(range(len(pivot.index)), pivot.index)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    finite = values[~pd.isna(values)]
+    middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            value = values[i, j]
+            text = "n/a" if math.isnan(value) else f"{value:.2f}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=9,
+                    color="black" if not math.isnan(value) and value > middle else "white")
+    others = [c for c in table.columns if c not in (x, y) and c not in COMPARISON_COLUMNS]
+    ax.set_title(title or (f"{context}: " if context else "") + f"{metric} by {x} and {y}"
+                 + (f"\n(best over {', '.join(others)})" if others else ""))
+    fig.colorbar(image, ax=ax, label=metric)
+    fig.tight_layout()
+    return fig
+
+
+def plot_walkforward(stitched: pd.Series, table: pd.DataFrame, metric: str, path: str | Path,
+                     benchmark: pd.Series | None = None) -> Path:
+    """``walkforward_figure`` saved as PNG (atomically)."""
+    import matplotlib.pyplot as plt
+
+    fig = walkforward_figure(stitched, table, metric, benchmark)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+    return Path(path)
+
+
+def walkforward_figure(stitched: pd.Series, table: pd.DataFrame, metric: str, benchmark: pd.Series | None = None):
+    """Stitched out-of-sample equity (log, readable ticks) against a buy-and-hold line, the out-of-sample windows
+    shaded and the first in-sample window marked; below, each window's in-sample best next to its out-of-sample
+    figure."""
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker as ticker
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(14, 8.5), gridspec_kw={"height_ratios": [2.2, 1]})
+    top.plot(stitched.index, stitched.values, color="black", linewidth=1.4, label="stitched out of sample")
+    if benchmark is not None:
+        top.plot(benchmark.index, benchmark.values, color="tab:grey", linewidth=1.0, label=str(benchmark.name))
+    for i, (is_period, oos_period) in enumerate(zip(table["in-sample"], table["out-of-sample"])):
+        first, last = (pd.Timestamp(d) for d in oos_period.split(".."))
+        top.axvspan(first, last, color="tab:blue" if i % 2 == 0 else "tab:orange", alpha=0.07, linewidth=0)
+        top.text(first, 1.0, f"OOS {first.year}" if first.year == last.year else f"OOS {first.year}-{last.year}",
+                 transform=top.get_xaxis_transform(), fontsize=7, va="bottom", ha="left")
+    is_first, is_last = (pd.Timestamp(d) for d in table["in-sample"].iloc[0].split(".."))
+    top.set_xlim(min(is_first, stitched.index[0]), stitched.index[-1])
+    top.axvspan(is_first, is_last, color="tab:grey", alpha=0.12, linewidth=0, label="first in-sample window")
+    top.set_yscale("log")
+    top.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)))
+    top.yaxis.set_major_formatter(ticker.StrMethodFormatter("{x:,.0f}"))
+    top.yaxis.set_minor_formatter(ticker.NullFormatter())
+    top.set_ylabel("Portfolio value (log)")
+    top.set_title("Walk-forward: stitched out-of-sample equity (shaded bands: out-of-sample windows)", loc="left", pad=14)
+    top.legend(loc="upper left", fontsize=9)
+    top.grid(alpha=0.3)
+    x = range(len(table))
+    bottom.bar([i - 0.2 for i in x], table[f"in-sample {metric}"], width=0.4, label="in-sample best")
+    bottom.bar([i + 0.2 for i in x], table[f"out-of-sample {metric}"], width=0.4, label="out of sample")
+    bottom.set_xticks(list(x), [p.split("..")[0][:4] for p in table["out-of-sample"]])
+    bottom.set_xlabel("out-of-sample window (year it starts)")
+    bottom.set_ylabel(metric)
+    bottom.axhline(0, color="grey", linewidth=0.8)
+    bottom.legend(fontsize=8)
+    bottom.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig
+
+

@@ -25,6 +25,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+from engines.params import ConfigError, none_words
+
 RUN_KEYS = {
     "start": str,
     "end": str,
@@ -40,11 +42,9 @@ RUN_KEYS = {
     "benchmark": str,
     "accept_bars": list,
 }
+
+
 SECTIONS = ("run", "strategies", "params", "sweep", "walkforward")
-
-
-class ConfigError(ValueError):
-    """A bad configuration file or option: names the file, section and key."""
 
 
 def load_config(path: str | Path) -> dict:
@@ -99,43 +99,10 @@ def load_config(path: str | Path) -> dict:
     return {
         "run": dict(run),
         "strategies": list(names),
-        "params": {k: {key: _none_words(v) for key, v in table.items()} for k, table in params.items()},
+        "params": {k: {key: none_words(v) for key, v in table.items()} for k, table in params.items()},
         "sweep": dict(raw.get("sweep", {})),
         "walkforward": dict(raw.get("walkforward", {})),
     }
-
-
-def _none_words(value):
-    """TOML has no null: the strings "None"/"off" in a [params] table mean None (e.g. vix_level = "off")."""
-    return None if isinstance(value, str) and value.strip().lower() in ("none", "null", "off") else value
-
-
-def parse_value(text: str):
-    """A command-line value as int, float, bool, None or str ("126" -> 126, "0.5" -> 0.5, "None"/"off" -> None)."""
-    lowered = text.strip().lower()
-    if lowered in ("none", "null", "off"):
-        return None
-    if lowered in ("true", "yes", "on"):
-        return True
-    if lowered == "false" or lowered == "no":
-        return False
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_param(text: str) -> tuple[str, str, object]:
-    """Parse ``STRATEGY.KEY=VALUE`` (e.g. "rotation.lookback=126") into (strategy, key, typed value)."""
-    if "=" not in text or "." not in text.split("=", 1)[0]:
-        raise ConfigError(f"--param {text!r}: expected STRATEGY.KEY=VALUE, e.g. rotation.lookback=126")
-    target, value = text.split("=", 1)
-    strategy, key = target.split(".", 1)
-    if not strategy or not key:
-        raise ConfigError(f"--param {text!r}: expected STRATEGY.KEY=VALUE, e.g. rotation.lookback=126")
-    return strategy, key, parse_value(value)
 
 
 def to_toml(config: dict) -> str:
@@ -164,3 +131,5 @@ def to_toml(config: dict) -> str:
         if table:
             lines += ["", f"[params.{json_key(name)}]"] + [f"{json_key(k)} = {fmt(v)}" for k, v in table.items()]
     return "\n".join(lines) + "\n"
+
+

@@ -1,7 +1,7 @@
 """The IWM/SPY rotation (``strategies.rotation.RelativeStrengthRotation``) for many parameter combinations at once.
 
 One loop over sessions; each step works on arrays with one row per combination. The monthly choice calls the
-same pure functions as the strategy (``strategies.signals.rotation``) once per distinct lookback, cash rule and
+same pure functions as the strategy (``signals.rotation``) once per distinct lookback, cash rule and
 VIX level; the sizing and fills are ``Book``'s. The timing follows the strategy: the decision on a month's first
 session reads closes through the previous session; ``fill="open"`` trades at that open, ``"close"`` at that
 close; the breaker and a daily VIX are read at every close and acted on at the next fill.
@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from strategies.signals import rotation as sig
+from signals import rotation as sig
 
 from .book import IWM, SLEEVE, SPY, Book, Market, curves, named_weights, require_history
 

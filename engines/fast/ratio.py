@@ -1,7 +1,7 @@
 """The SPY/IWM ratio strategies (``strategies.ratio``: fixed levels and rolling z-score, rotation and pair) for many
 combinations at once.
 
-The rule is stepped with the strategy's own pure functions (``strategies.signals.ratio.step_levels`` /
+The rule is stepped with the strategy's own pure functions (``signals.ratio.step_levels`` /
 ``step_zscore``) on the same inputs (the ratio or the z-score of log ratios at the previous close, from
 ``zscores_to_previous_close``: bitwise ``zscore_last`` bar by bar), once per distinct set of signal parameters; the
 holdings are then traded for all combinations together with ``Book`` at each session's open. ``short_cost`` is charged
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.signals import ratio as sig
+from signals import ratio as sig
 
 from .book import IWM, SLEEVE, SPY, Book, Market, curves, named_weights, require_history
 from .rotation import Switches

@@ -45,7 +45,7 @@ def compare(
     """Run ``names`` on ``feeds`` (loaded once) with shared ``settings``; results in the order of ``names``.
 
     ``params`` maps a run name to parameter overrides. ``jobs`` processes (default: all cores; 1 = in this
-    process), each making its share of the runs in one shared pass over the data (``runner.shared_pass``: same
+    process), each making its share of the runs in one shared pass over the data (``engines.shared_pass``: same
     results as single runs). ``plot_dir`` saves Backtrader's own plot of each run as ``<name>.png``.
     """
     params = params or {}
@@ -53,7 +53,7 @@ def compare(
     items = [
         RunItem(n, params.get(n, {}), settings, plot_path=str(Path(plot_dir) / f"{n}.png") if plot_dir else None) for n in names
     ]
-    # one shared pass over the data per process (runner.shared_pass: each strategy keeps its own broker), this
+    # one shared pass over the data per process (engines.shared_pass: each strategy keeps its own broker), this
     # process running one of them too (one process fewer to start, fewer results to ship)
     work = passes(items, jobs if isinstance(jobs, int) and jobs >= 1 else os.cpu_count() or 1)
     done = run_tasks(run_pass, work, feeds, jobs=jobs, progress=_Lines(names, write), caller_works=True,

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from engines.params import format_param
 from feeds.atomic import atomic_write_text
 
-from .report import format_cell, format_param
+from .tables import format_cell
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 24px auto; max-width: 1600px;
@@ -109,12 +110,11 @@ def compare_report(results, settings, feeds, claims: pd.DataFrame | None = None,
                    *, allocation_of: str = "rotation") -> str:
     """The comparison's report: tables, equity/drawdown/allocation/ratio charts, each run's trades and decisions,
     data sources and notes."""
+    import matplotlib.colors
     import plotly.graph_objects as go
 
-    import matplotlib.colors
-
     from .plots import NEWSLETTER_LEVELS, allocation_frame, event_styles, signal_events, spy_iwm_ratio, standout_runs
-    from .report import claims_display, comparison_table
+    from .tables import claims_display, comparison_table
 
     standout = standout_runs(results, allocation_of)
     table = comparison_table(results)
@@ -196,7 +196,7 @@ def sweep_report(table: pd.DataFrame, strategy: str, metric: str, x: str | None,
     Backtrader when ``verified`` is given, and the full results table."""
     import plotly.graph_objects as go
 
-    from .sweep import heatmap_grid
+    from research.sweep import heatmap_grid
 
     sections = []
     if x and y:
@@ -208,7 +208,7 @@ def sweep_report(table: pd.DataFrame, strategy: str, metric: str, x: str | None,
         fig.update_layout(title=f"{strategy}: {metric} over {x} and {y}", xaxis=dict(title=x, type="category"),
                           yaxis=dict(title=y, type="category", autorange="reversed"), hovermode="closest")
         sections.append(_section("Heatmap", chart(fig, "heatmap", 120 + 40 * max(6, len(grid.index)))))
-    from .engine import COMPARISON_COLUMNS
+    from engines.engine import COMPARISON_COLUMNS
 
     ranked = table.sort_values(metric, ascending=False).reset_index(drop=True)
     ranked.index = ranked.index + 1

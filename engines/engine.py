@@ -185,7 +185,7 @@ def engine_cerebro(feeds: FeedSet, settings: RunSettings, *, for_plot: bool = Fa
     if analyzers:
         add_standard_analyzers(cerebro, benchmark=settings.benchmark)
     if for_plot:
-        from .plots import add_plot_observers
+        from .btplot import add_plot_observers
 
         add_plot_observers(cerebro)
     return cerebro
@@ -267,7 +267,7 @@ def run_one(
 
 def save_plot(cerebro, strategy, entry: Entry, params: dict, feeds: FeedSet, path) -> None:
     """Backtrader's own plot of a finished ``strategy`` of ``cerebro``, titled with its name, params and period."""
-    from .plots import backtrader_title, save_backtrader_plot
+    from .btplot import backtrader_title, save_backtrader_plot
 
     save_backtrader_plot(cerebro, path, start=feeds.start.date(), strategy=strategy,
                          title=backtrader_title(entry.name, params, feeds.start, feeds.end))

@@ -17,24 +17,26 @@ and ``close()`` all use), as (session, hook, feed, signed shares), so any strate
 """
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 from dataclasses import dataclass, replace
 
 import backtrader as bt
 import numpy as np
 import pandas as pd
 
+from engines.engine import RunItem, RunSettings, build_run, execute, merged_params, resolve
+from engines.executors import Progress, run_tasks
 from feeds import FeedSet
 
-from .config import ConfigError
-from .engine import RunItem, RunSettings, build_run, execute, merged_params, resolve
-from .executors import Progress, run_tasks
-
 DEFAULT_CUTS = 24
+
+
 OPEN, CLOSE = 0, 1  # when an order was placed: in next_open (before that session's open fill) or in next (after it)
+
+
 UNKNOWN_AT_OPEN = ("close", "volume", "raw_close")  # bar fields a trader does not have at the session's open
+
+
 Order = tuple  # (session: pd.Timestamp, OPEN | CLOSE, feed name, signed shares)
 
 
@@ -245,41 +247,3 @@ def _finding(name: str, dates: list[pd.Timestamp], results: list[dict], sessions
     return Finding(name, dates, compared)
 
 
-# -- command line -------------------------------------------------------------------------------------------------
-def add_subcommand(subparsers, parents: dict) -> None:
-    """Plug the ``lookahead`` command into the runner's CLI."""
-    from .sweep import add_executor_options
-
-    parser = subparsers.add_parser(
-        "lookahead", parents=[parents["run"], parents["strategies"]],
-        help="check that strategies read no future data: full run vs runs on data cut at N dates; exit 1 on a leak")
-    parser.add_argument("--cuts", type=int, default=DEFAULT_CUTS,
-                        help=f"dates to cut the data at, half month ends, half ordinary days (default: {DEFAULT_CUTS})")
-    add_executor_options(parser)
-    parser.set_defaults(func=cmd_lookahead)
-
-
-def cmd_lookahead(args: argparse.Namespace) -> int:
-    from .cli import load_feeds, resolve_run
-    from .compare import default_names
-
-    if args.cuts < 1:
-        raise ConfigError(f"--cuts must be a whole number >= 1, not {args.cuts}")
-    settings, config = resolve_run(args)
-    names = config["strategies"] or default_names()
-    for name in names:
-        resolve(name)
-    feeds = load_feeds(settings, config, runs=[(n, config["params"].get(n, {})) for n in names])
-    findings = check_all([(n, config["params"].get(n)) for n in names], feeds, settings, cuts=args.cuts,
-                         executor=args.executor or "local", jobs=config["run"].get("jobs"), scheduler=args.scheduler)
-    for finding in findings:
-        span = f"{len(finding.cuts)} cuts {finding.cuts[0].date()} .. {finding.cuts[-1].date()}"
-        if finding.leak:
-            print(f"{finding.name}: LOOK-AHEAD: {finding.leak}")
-            print("  the strategy read data it could not have had at that decision (a later bar, or data.close[0] in "
-                  "next_open: that session's close); read prices with self.last_close(), self.closes(), "
-                  "self.trailing_return()")
-        else:
-            print(f"{finding.name}: PASS ({span}; {finding.compared:,} orders compared over the cuts)")
-    sys.stdout.flush()
-    return 1 if any(f.leak for f in findings) else 0

@@ -8,12 +8,34 @@ from pathlib import Path
 
 import pandas as pd
 
+from engines.engine import COLUMN_FORMATS, COMPARISON_COLUMNS, DEFAULT_FORMAT, RunResult, RunSettings
+from engines.params import format_param
 from feeds import FeedSet
 from feeds.atomic import atomic_write_text
 
-from .engine import COLUMN_FORMATS, COMPARISON_COLUMNS, DEFAULT_FORMAT, RunResult, RunSettings
+
+def write_table(table: pd.DataFrame, folder: Path, stem: str, meta: dict, param_columns=()) -> list[Path]:
+    """CSV and JSON (with the settings) of a results table, atomically. In the CSV, ``param_columns`` are written
+    as the command line writes them (None as "off"); the JSON keeps null."""
+
+    document = {**meta, "rows": json.loads(table.to_json(orient="records"))}
+    shown = table.assign(**{c: table[c].map(format_param) for c in param_columns})
+    return [
+        atomic_write_text(folder / f"{stem}.csv", shown.to_csv(index=False)),
+        atomic_write_text(folder / f"{stem}.json", json.dumps(document, indent=2, default=str) + "\n"),
+    ]
+
+
+def write_stitched(stitched: pd.Series, benchmark: pd.Series, path: str | Path) -> Path:
+    """walkforward_equity.csv: date, the stitched out-of-sample value [$] and the buy-and-hold benchmark [$]."""
+    frame = pd.DataFrame({"stitched out-of-sample value [$]": stitched, f"{benchmark.name} [$]": benchmark})
+    frame.index = frame.index.strftime("%Y-%m-%d")
+    return atomic_write_text(path, frame.rename_axis("date").to_csv())
+
 
 PUBLISHED_PERIOD = ("2010-01-01", "2024-12-31")
+
+
 # The rotation's published signal card, 2010-2024. Claims to test, not targets.
 # (figure, published value, the comparison column measuring it)
 ROTATION_CLAIMS = (
@@ -73,17 +95,6 @@ def format_cell(column: str, value) -> str:
     spec = COLUMN_FORMATS.get(column) or next((f for c, f in COLUMN_FORMATS.items() if column.endswith(" " + c)), DEFAULT_FORMAT)
     text = spec.format(value)
     return text[1:] if text.startswith("-") and not text.strip("-0.,") else text  # no "-0.00"
-
-
-def format_param(value) -> str:
-    """A parameter value as the command line writes it: None as "off", numbers without trailing zeros."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "off"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
 
 
 def display_table(table: pd.DataFrame, param_columns=()) -> pd.DataFrame:
@@ -231,3 +242,5 @@ def write_run_tables(folder: Path, results: Sequence[RunResult], drop=()) -> lis
         atomic_write_text(folder / "decisions.csv", decisions_table(results).to_csv(index=False)),
         atomic_write_text(folder / "weights.csv", weights_table(results, drop).to_csv(index=False)),
     ]
+
+

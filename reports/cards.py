@@ -17,15 +17,14 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from engines.engine import RunError, RunResult, RunSettings, merged_params, resolve, run_one
 from feeds import CASH_FEED, DataError, FeedSet, first_session_of_next_month, load_prices, next_session
 from feeds.calendar import as_date
+from signals import ratio as ratio_sig
 from strategies import Entry, registered
 from strategies.benchmarks import FixedWeights
 from strategies.ratio import RatioMeanReversion, RollingRatioMeanReversion
 from strategies.rotation import RelativeStrengthRotation
-from strategies.signals import ratio as ratio_sig
-
-from .engine import RunError, RunResult, RunSettings, merged_params, resolve, run_one
 
 DATA_SYMBOLS = ("IWM", "SPY", "VIX")
 CASH_SYMBOLS = ("SGOV", "BIL")  # the cash sleeve: SGOV, or BIL for data that has no SGOV file
@@ -76,7 +75,7 @@ def _common(entry: Entry, result: RunResult, feeds: FeedSet) -> dict:
 
 def rotation_card(entry: Entry, params: dict, feeds: FeedSet, result: RunResult) -> dict:
     """The published card: returns, relative strength, VIX filter and the allocation for the next rebalance."""
-    from strategies.signals.rotation import current_signal
+    from signals.rotation import current_signal
 
     p = entry.cls.param_values(params)
     closes = pd.DataFrame({"IWM": feeds.bars["IWM"]["close"], "SPY": feeds.bars["SPY"]["close"]}).loc[: feeds.end]

@@ -1,0 +1,78 @@
+"""The ``compare`` command (the default): every strategy and benchmark on the same feeds, the comparison and
+claims tables, the output folder with tables, plots and ``report.html``."""
+from __future__ import annotations
+
+import argparse
+import time
+
+from analyzers.stats import MIN_ANNUAL_DAYS, annualisable
+from engines.compare import compare, default_names
+from engines.engine import resolve
+from reports.html_report import compare_report, write_report
+from reports.plots import comparison_figure, ratio_figure
+from reports.tables import (
+    claims_caveat,
+    claims_display,
+    claims_table,
+    comparison_table,
+    format_table,
+    write_outputs,
+    write_run_tables,
+)
+
+from .config import to_toml
+from .output import RunFolder
+from .run import DEFAULT_OUTPUT, load_feeds, print_written, resolve_run
+
+
+def add_subcommand(subparsers, parents: dict) -> None:
+    """Plug the ``compare`` command into the CLI."""
+    parser = subparsers.add_parser("compare", parents=[parents["run"], parents["strategies"]],
+                                   help="run every strategy and benchmark, print and write the comparison (default)")
+    parser.add_argument("--output", help=f"output folder (default: {DEFAULT_OUTPUT})")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (default: plots on)")
+    parser.add_argument("--show", action="store_true", help="also show the comparison figures on screen (default: off)")
+    parser.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+
+    settings, config = resolve_run(args)
+    names = config["strategies"] or default_names()
+    for name in names:
+        resolve(name)
+    config["strategies"] = names
+    plots = config["run"].get("plots", True)
+    with RunFolder(config["run"].get("output") or DEFAULT_OUTPUT, args.argv, config) as run:
+        output = run.path
+        feeds = load_feeds(settings, config, [(n, config["params"].get(n, {})) for n in names])
+        started = time.perf_counter()
+        results = compare(names, feeds, settings, config["params"], jobs=config["run"].get("jobs"),
+                          plot_dir=output / "plots" if plots else None)
+        print(f"\nComparison, {feeds.start.date()} .. {feeds.end.date()} ({time.perf_counter() - started:.1f} s):")
+        print(format_table(comparison_table(results)))
+        if any(len(r.equity) > 1 and not annualisable(r.equity.index[0], r.equity.index[-1]) for r in results):
+            print(f"note: the period is shorter than a year (under {MIN_ANNUAL_DAYS} days), so annualised figures are n/a (the final value shows the result)")
+        claims = None
+        rotation = next((r for r in results if r.name == "rotation"), None)
+        if rotation is not None:
+            claims = claims_table(rotation, settings)
+            print("\nRotation: published claims vs measured")
+            print(format_table(claims_display(claims)))
+            caveat = claims_caveat(settings)
+            if caveat:
+                print(caveat)
+        for r in results:
+            if r.rejected_orders:
+                print(f"warning: {r.name}: {r.rejected_orders} order(s) rejected by the broker")
+        write_outputs(output, results, settings, feeds, to_toml(config), claims)
+        write_run_tables(output, results, drop=feeds.signal_only)
+        if plots:
+            comparison_figure(results, output / "comparison.png", show=args.show)
+            ratio_figure(feeds, output / "spy_iwm_ratio.png", results=results, show=args.show)
+        write_report(output, compare_report(results, settings, feeds, claims, claims_caveat(settings)))
+        run.commit(feeds.sources)
+    print_written(run)
+    return 0
+
+

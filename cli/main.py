@@ -1,0 +1,68 @@
+"""The command line: ``run_backtest.py [compare|signal|list|sweep|walkforward|lookahead] [options]``.
+
+Settings come from built-in defaults, then a TOML ``--config`` file, then command-line options (last wins).
+Each command's code is in the module of its name (``cli.compare``, ``cli.sweep``, ...); this module builds the
+parser and turns every expected failure into one ``error:`` line and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tomllib
+
+from engines.engine import RunError
+from engines.executors import TaskError
+from engines.params import ConfigError
+from feeds import DataError
+from strategies import registered
+
+from . import compare, lookahead, signal, sweep, walkforward
+from .output import OutputError
+from .run import common_parents, load_module
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parents = common_parents()
+    parser = argparse.ArgumentParser(
+        prog="run_backtest.py",
+        description="Compare the IWM/SPY strategies on real daily data. With no command, runs 'compare'.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    compare.add_subcommand(sub, parents)
+    signal.add_subcommand(sub, parents)
+    listing = sub.add_parser("list", parents=[parents["strategies"]], help="list the registered strategies and benchmarks")
+    listing.set_defaults(func=cmd_list)
+    for command in (sweep, walkforward, lookahead):
+        command.add_subcommand(sub, parents)
+    return parser
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    for module in args.module:
+        load_module(module)
+    for name, entry in registered().items():
+        kind = "benchmark" if entry.benchmark else "strategy"
+        print(f"{name:22s} {kind:10s} {entry.cls.__name__}{'(' + ', '.join(f'{k}={v!r}' for k, v in entry.params.items()) + ')' if entry.params else ''}  {entry.description}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    commands = set(parser._subparsers._group_actions[0].choices)
+    if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help")):
+        argv = ["compare", *argv]
+    args = parser.parse_args(argv)
+    args.argv = ["run_backtest.py", *argv]  # the command line, for run.json
+    try:
+        return args.func(args)
+    except (DataError, RunError, ConfigError, TaskError, OutputError, ValueError, KeyError, FileNotFoundError,
+            tomllib.TOMLDecodeError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # the reader went away (e.g. piped into head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
