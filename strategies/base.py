@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from types import SimpleNamespace
 
@@ -13,6 +14,46 @@ from feeds.calendar import bar_date, same_month_before
 
 
 MAX_GROSS = 3.0  # sanity bound on sum(|weights|): a long/short pair plus its cash collateral is 2
+MAX_NET = 1.0  # sum(weights), shorts negative: what the cash (plus what shorts raise) can buy; there is no margin
+
+
+class HistoryError(ValueError):
+    """A safe accessor was asked, on a measured session, for closes from before the first bar of the data: the
+    decision would silently read NaN. The strategy declares the history it reads in ``history_needed()``."""
+
+
+def check_weights(weights: Mapping, names, *, owner: str = "rebalance") -> dict[str, float]:
+    """``weights`` as {feed name: float}, or an error naming the symbol: an unknown feed (KeyError), a weight that is
+    not a finite number (NaN, a string, None), an absolute total above ``MAX_GROSS``, or longs the portfolio cannot
+    pay for: ``sum(weights)`` (shorts count negative, as they raise cash) above ``MAX_NET``. Nothing is scaled down
+    silently."""
+    if not isinstance(weights, Mapping):
+        raise TypeError(f"{owner}: weights must be a dict of feed name -> weight, not {weights!r}")
+    names = list(names)
+    unknown = [str(n) for n in weights if n not in names]
+    if unknown:
+        raise KeyError(f"{owner}: no feed named {', '.join(unknown)}; feeds are {', '.join(names)}")
+    clean = {}
+    for name, weight in weights.items():
+        if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, numbers.Real) or not math.isfinite(float(weight)):
+            raise ValueError(f"{owner}: the weight of {name} must be a finite number, not {weight!r} (weights {_show(weights)})")
+        clean[name] = float(weight)
+    gross = sum(abs(w) for w in clean.values())
+    if gross > MAX_GROSS + 1e-9:
+        raise ValueError(f"{owner}: gross weight {gross:.3f} of {_show(clean)} exceeds the limit {MAX_GROSS:g} (sum of |weights|)")
+    net = sum(clean.values())
+    if net > MAX_NET + 1e-9:
+        longs = ", ".join(f"{n} {w:g}" for n, w in clean.items() if w > 0)
+        raise ValueError(
+            f"{owner}: weights {_show(clean)} cannot be bought: the longs ({longs}) less the shorts come to {net:.3f} of the "
+            f"portfolio value, above the limit {MAX_NET:g} (there is no margin: longs are paid with cash and what shorts "
+            "raise); lower the weights"
+        )
+    return clean
+
+
+def _show(weights: Mapping) -> str:
+    return "{" + ", ".join(f"{n}: {w!r}" if not isinstance(w, float) else f"{n}: {w:g}" for n, w in weights.items()) + "}"
 
 
 class PortfolioStrategy(bt.Strategy):
@@ -39,6 +80,9 @@ class PortfolioStrategy(bt.Strategy):
     params = (("cash_buffer", 0.001),)
     # The parameters that set ``history_needed``, named (with their values) when the data cannot supply it.
     history_params: tuple[str, ...] = ()
+    # True when the strategy expects the safe accessors to return NaN for history before the data's first bar on
+    # measured sessions (it handles NaN itself); False (default): that is an error naming the strategy (HistoryError).
+    missing_history_ok: bool = False
 
     @classmethod
     def param_values(cls, params: Mapping | None = None) -> dict:
@@ -149,12 +193,15 @@ class PortfolioStrategy(bt.Strategy):
     def closes(self, data, n: int, *, price: str = "adjusted") -> np.ndarray:
         """The last ``n`` closes of ``data`` known at the decision, oldest first, NaN where history is missing."""
         _check_sessions("closes", n)
-        line = _close_line(self._feed(data), price)
+        feed = self._feed(data)
+        line = _close_line(feed, price)
         ago = self.known_ago()
         known = min(n, len(line) + ago)
         values = np.full(n, np.nan)
         if known > 0:
             values[n - known:] = line.get(ago=ago, size=known)
+        if known < n and not self.missing_history_ok and not self.warming_up():
+            raise history_error(type(self).__name__, feed._name, n, max(known, 0), self.now().date())
         return values
 
     def trailing_return(self, data, n: int, *, price: str = "adjusted") -> float:
@@ -201,12 +248,7 @@ class PortfolioStrategy(bt.Strategy):
         Returns the orders submitted.
         """
         names = {d._name: d for d in self.datas}
-        unknown = [n for n in weights if n not in names]
-        if unknown:
-            raise KeyError(f"rebalance: no feed named {', '.join(unknown)}; feeds are {', '.join(names)}")
-        gross = sum(abs(w) for w in weights.values())
-        if gross > MAX_GROSS + 1e-9:
-            raise ValueError(f"rebalance: gross weight {gross:.3f} exceeds {MAX_GROSS} (weights {dict(weights)})")
+        weights = check_weights(weights, names)
         self.rebalance_log.append((self.now(), reason, dict(weights)))
         value = self.portfolio_value(at) * (1.0 - self.p.cash_buffer)
         deltas = []
@@ -261,6 +303,16 @@ class PortfolioStrategy(bt.Strategy):
             keep = max(0.0, 1.0 - shortfall / buys) if buys else 1.0
             fitted = [(data, math.floor(d * keep) if d > 0 else d, p) for data, d, p in fitted]
         return fitted
+
+
+def history_error(strategy: str, feed: str, n: int, known: int, session) -> HistoryError:
+    """The error of a safe accessor asked for ``n`` closes of ``feed`` on measured ``session`` with only ``known``."""
+    return HistoryError(
+        f"{strategy}: on the measured session {session} it asked for the last {n} closes of {feed} but the data hold "
+        f"only {known} (the rest would be NaN, and the decision silently wrong); declare the history it reads in "
+        "history_needed() (and the parameters behind it in history_params) so the runner loads that much warm-up, "
+        "or set missing_history_ok = True if NaN is expected"
+    )
 
 
 def whole_or_zero(value) -> int:

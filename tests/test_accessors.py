@@ -17,6 +17,8 @@ N = 5
 class Probe(PortfolioStrategy):
     """Records what the accessors return in each hook: (hook, session, last adjusted, last raw, closes, return)."""
 
+    missing_history_ok = True  # it reads before the first bar on purpose (NaN expected)
+
     def __init__(self) -> None:
         super().__init__()
         self.seen: list[tuple] = []
