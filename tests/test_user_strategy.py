@@ -7,7 +7,7 @@ import math
 import pytest
 
 from feeds import prepare_feeds
-from runner.engine import RunError, RunSettings, run_one
+from engines.engine import RunError, RunSettings, run_one
 from strategies import Entry, PortfolioStrategy
 from strategies.base import MAX_NET, check_weights
 
