@@ -176,7 +176,7 @@ def prepare_feeds(
     ``warmup_sessions`` sessions before ``start`` are included as indicator history when the traded ETFs
     have them (fewer, with a note, when they start later). Each feed is read only for the sessions it serves
     (the cash sleeve: BIL before SGOV's first bar, SGOV from it), and only those sessions are bar-checked
-    (``feeds.validate.check_bars``); ``accept_bars`` ("SYMBOL:YYYY-MM-DD") lets flagged bars through, listed in
+    (``feeds.data_checks.check_prices``; VIX as the signal feed, exempt from the ETF rules); ``accept_bars`` ("SYMBOL:YYYY-MM-DD") lets flagged bars through, listed in
     ``notes``. Raises DataError for a range the data does not cover, naming the symbol and its first or last date.
     """
     if isinstance(warmup_sessions, bool) or not isinstance(warmup_sessions, int) or warmup_sessions < 0:
@@ -190,7 +190,7 @@ def prepare_feeds(
     history = nyse_sessions(measured[0] - pd.Timedelta(days=int(warmup_sessions * 1.6) + 10), measured[0])
     want_from = history[max(0, len(history) - 1 - warmup_sessions)]
 
-    risk = load_prices(TRADED + SIGNAL_ONLY, None, end, checked_from=want_from, **load)
+    risk = load_prices(TRADED + SIGNAL_ONLY, None, end, checked_from=want_from, signal_only=SIGNAL_ONLY, **load)
     late = {s: f.index[0] for s, f in risk.frames.items() if f.index[0] > measured[0]}
     if late:
         raise DataError(
@@ -216,7 +216,7 @@ def prepare_feeds(
         bars[sym] = aligned
         notes += vix_notes
 
-    cash_frames = _load_cash(sessions, load)
+    cash_frames = _load_cash(sessions, load, measured[0], warmup_sessions)
     bil, sgov = cash_frames.frames.get("BIL"), cash_frames.frames.get("SGOV")
     sleeve, cash_notes = splice_cash(bil, sgov, sessions)
     bars[CASH_FEED] = _align_traded(sleeve, CASH_FEED, "cash sleeve", sessions)
@@ -235,7 +235,7 @@ def _no_session_message(start, end, load: dict) -> str:
     if end >= first_session:
         return message
     try:
-        firsts = load_prices(TRADED + SIGNAL_ONLY, None, None, **load).frames
+        firsts = load_prices(TRADED + SIGNAL_ONLY, None, None, signal_only=SIGNAL_ONLY, **load).frames
         data = ", ".join(f"{s} from {f.index[0].date()}" for s, f in firsts.items())
         earliest = f"; the earliest start the data covers is {max(f.index[0] for f in firsts.values()).date()}"
     except DataError:
@@ -243,15 +243,16 @@ def _no_session_message(start, end, load: dict) -> str:
     return f"{message}: the period is before any data (the NYSE calendar starts on {first_session.date()}; {data}){earliest}"
 
 
-def _load_cash(sessions: pd.DatetimeIndex, load: dict):
+def _load_cash(sessions: pd.DatetimeIndex, load: dict, start: pd.Timestamp | None = None, warmup_sessions: int = 0):
     """The cash sleeve's ETFs for ``sessions``, each only where it serves: SGOV from its first bar (from
     ``SGOV_FIRST_BAR`` when the source has no SGOV yet), BIL before it. A run ending before then reads no SGOV,
-    one starting after it no BIL."""
+    one starting after it no BIL. ``start`` (the first measured session) and ``warmup_sessions`` explain, when BIL
+    cannot be read, why it is needed and which start avoids it."""
     if sessions[-1] < SGOV_FIRST_BAR:
         sgov = None
     else:
         try:
-            sgov = load_prices(["SGOV"], None, sessions[-1], checked_from=sessions[0], **load)
+            sgov = load_prices(["SGOV"], None, sessions[-1], checked_from=sessions[0], signal_only=(), **load)
         except DataError as exc:
             raise DataError(f"cash sleeve: SGOV is needed for the sessions from {SGOV_FIRST_BAR.date()} to {sessions[-1].date()}: {exc}") from None
         sgov = type(sgov)({"SGOV": sgov.frames["SGOV"].loc[: sessions[-1]]}, sgov.sources, sgov.notes)
@@ -259,9 +260,12 @@ def _load_cash(sessions: pd.DatetimeIndex, load: dict):
             return sgov
     splice = sgov.frames["SGOV"].index[0] if sgov is not None else sessions[-1]
     try:  # through the splice only, so that a cached source is not asked for later data it does not need
-        bil = load_prices(["BIL"], None, splice, checked_from=sessions[0], **load)
+        bil = load_prices(["BIL"], None, splice, checked_from=sessions[0], signal_only=(), **load)
     except DataError:  # BIL starts after the splice (idle cash before it) or ends before it: judged below
-        bil = load_prices(["BIL"], None, None, checked_from=sessions[0], checked_through=splice, **load)
+        try:
+            bil = load_prices(["BIL"], None, None, checked_from=sessions[0], checked_through=splice, signal_only=(), **load)
+        except DataError as exc:
+            raise DataError(f"{_why_bil(sessions, splice, sgov is not None, start, warmup_sessions)}: {exc}") from None
     frame = bil.frames["BIL"]
     needed = sessions[(sessions >= frame.index[0]) & (sessions <= splice)]
     if len(needed) and frame.index[-1] < needed[-1]:
@@ -270,6 +274,22 @@ def _load_cash(sessions: pd.DatetimeIndex, load: dict):
     if sgov is None:
         return bil
     return type(bil)({**bil.frames, **sgov.frames}, {**bil.sources, **sgov.sources}, bil.notes + sgov.notes)
+
+
+def _why_bil(sessions: pd.DatetimeIndex, splice: pd.Timestamp, have_sgov: bool, start, warmup_sessions: int) -> str:
+    """Why a run reads BIL (the cash proxy before SGOV's first bar, maybe only through the warm-up) and the first
+    start that needs none: SGOV's first bar plus the warm-up."""
+    first_sgov = splice if have_sgov else SGOV_FIRST_BAR
+    later = nyse_sessions(first_sgov, first_sgov + pd.Timedelta(days=int(warmup_sessions * 1.6) + 10))
+    avoid = later[min(warmup_sessions, len(later) - 1)]
+    through = f"{sessions[0].date()}..{min(splice, sessions[-1]).date()}"
+    if start is not None and start >= first_sgov:
+        reason = (f"the warm-up ({warmup_sessions} sessions of indicator history before the start {start.date()}) "
+                  f"reaches back to {sessions[0].date()}, before SGOV's first bar {first_sgov.date()}")
+    else:
+        reason = f"the period starts before SGOV's first bar {first_sgov.date()}"
+    return (f"cash sleeve: BIL is the cash proxy before SGOV exists and this run needs it for {through}: {reason}. "
+            f"A start on or after {avoid.date()} needs no BIL")
 
 
 class GuardedBroker(bt.brokers.BackBroker):

@@ -14,16 +14,19 @@ from pathlib import Path
 
 from .bars import BUNDLED_DIR, BUNDLED_SYMBOLS, PriceSet, normalise_symbols, check_range, read_csv_bars
 from .errors import DataError
-from .validate import check_bars, parse_accepted
+from .data_checks import check_prices
+from .validate import parse_accepted
 
 
 def load_prices(symbols, start=None, end=None, source: str = "bundled", cache_dir: str | Path | None = None, *,
-                accept_bars=(), checked_from=None, checked_through=None) -> PriceSet:
+                accept_bars=(), checked_from=None, checked_through=None, signal_only=None) -> PriceSet:
     """Load validated daily bars for ``symbols`` between ``start`` and ``end`` (inclusive) from ``source``.
 
-    Every source goes through the bar checks (``feeds.validate.check_bars``) for the bars from ``checked_from``
-    (default ``start``) to ``checked_through`` (default ``end``): a flagged bar is a DataError unless listed in ``accept_bars``
-    (``"SYMBOL:YYYY-MM-DD"`` strings), and then it is listed in ``notes``.
+    Every source goes through the data checks (``feeds.data_checks.check_prices``: each series, and the symbols
+    loaded together against each other) for the bars from ``checked_from`` (default ``start``) to ``checked_through``
+    (default ``end``): a flagged bar is a DataError unless listed in ``accept_bars`` (``"SYMBOL:YYYY-MM-DD"``
+    strings), and then it is listed in ``notes``. ``signal_only``: the symbols the run reads only as signals (VIX),
+    exempt from the ETF rules; None: told apart by their data (``feeds.data_checks.etf_symbols``).
     Raises DataError for an unknown symbol or source, bad data, or a range the data does not cover.
     """
     symbols = normalise_symbols(symbols)
@@ -36,9 +39,8 @@ def load_prices(symbols, start=None, end=None, source: str = "bundled", cache_di
         from .yahoo import load_yahoo  # imported lazily: yfinance is slow to import
 
         prices = load_yahoo(symbols, start, end, cache_dir=cache_dir)
-        notes = list(prices.notes)
-        for sym, frame in prices.frames.items():
-            notes += check_bars(frame, sym, prices.sources[sym], accepted=accepted, checked_from=checked_from, checked_through=checked_through)
+        notes = list(prices.notes) + check_prices(prices.frames, prices.sources, signal_only=signal_only, accepted=accepted,
+                                                  checked_from=checked_from, checked_through=checked_through)
         return PriceSet(prices.frames, prices.sources, tuple(notes))
     if source == "bundled":
         folder, tag = BUNDLED_DIR, "bundled"
@@ -52,15 +54,17 @@ def load_prices(symbols, start=None, end=None, source: str = "bundled", cache_di
     else:
         raise DataError(f"unknown source {source!r}: use 'bundled', 'yahoo' or 'csv:DIR'")
 
-    frames, sources, notes = {}, {}, []
+    frames, sources, whole, paths = {}, {}, {}, {}
     for sym in symbols:
         path = folder / f"{sym}.csv"
         if tag == "csv" and not path.is_file():
             have = sorted(p.stem for p in folder.glob("*.csv"))
             raise DataError(f"unknown symbol {sym} for source {source!r}: no file {path} (found: {', '.join(have) or 'none'})")
-        frame = read_csv_bars(path, sym)
-        origin = f"bundled:{path.name}" if tag == "bundled" else f"csv:{path}"
-        frames[sym] = check_range(frame, sym, str(path), start, end)
-        notes += check_bars(frame, sym, str(path), accepted=accepted, checked_from=checked_from, checked_through=checked_through)
-        sources[sym] = origin
+        whole[sym], paths[sym] = read_csv_bars(path, sym), str(path)
+        sources[sym] = f"bundled:{path.name}" if tag == "bundled" else f"csv:{path}"
+    for sym in sorted(whole, key=lambda s: whole[s].index[-1]):  # the file that ends first is the one named
+        frames[sym] = check_range(whole[sym], sym, paths[sym], start, end)
+    frames = {sym: frames[sym] for sym in symbols}
+    notes = check_prices(whole, paths, signal_only=signal_only, accepted=accepted, checked_from=checked_from,
+                         checked_through=checked_through)
     return PriceSet(frames, sources, tuple(notes))

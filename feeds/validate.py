@@ -100,6 +100,12 @@ def validate_bars(frame: pd.DataFrame, symbol: str, origin: str) -> pd.DataFrame
 #    SPY and IWM were -10% to -14%; an unadjusted 2:1 split is x0.5. Indexes (``^`` tickers, VIX) are exempt:
 #    VIX rose 115% on 2018-02-05.
 # 3. Open within [Low, High], as Close is in ``validate_bars``.
+# 4. Adjustment: the factor Adj Close / Close changes from one session to the next only by a dividend, which
+#    raises it by dividend / previous close: at most ADJUSTMENT_MAX_RISE (log), and never lowers it by more than
+#    ADJUSTMENT_MAX_FALL (the rounding of a 4-6 decimal Adj Close). In the bundled 2000-2024 data the largest rise
+#    is 0.86% (IWM 2012-12-19, a year-end payout) and no fall exceeds 0.0001%. A larger change means the raw and
+#    adjusted prices disagree on that day: an unadjusted split (raw /1.5 with Adj Close right: x1.5) or a bad
+#    adjustment (Adj Close alone +30%). Every other day raw and adjusted returns then agree to within that bound.
 # Checked columns: Open (orders fill there), Close and Adj Close (signals and valuation). High and Low are not
 # spike-checked: no order this project places fills at them, and Yahoo's intraday extremes hold real
 # flash-crash prints (and odd ones, such as BIL's High of 106.20 on 2007-11-30 in the bundled data).
@@ -109,24 +115,33 @@ SPIKE_RESIDUAL = 0.2
 SPIKE_REVERSAL_SESSIONS = 5
 SPIKE_WINDOW = 126
 ETF_MAX_DAILY_FACTOR = 1.6
-INDEX_SYMBOLS = ("VIX",)
+ADJUSTMENT_MAX_RISE = 0.05
+ADJUSTMENT_MAX_FALL = 0.001
 CHECKED_COLUMNS = ("Open", "Close", "Adj Close")
 
 
-def is_index(symbol: str) -> bool:
-    """True for an index series (a ``^`` ticker or VIX), which the ETF bound does not apply to."""
-    return symbol.startswith("^") or symbol in INDEX_SYMBOLS
+def traded_volume(frame: pd.DataFrame) -> bool:
+    """True when some bar of ``frame`` has a volume: an index (VIX from Yahoo or Cboe) has none. Used to tell a
+    series' role only where no run says it (``python -m feeds.check_data`` on files a run does not read)."""
+    return bool((frame["Volume"] > 0).any())
 
 
 @dataclass(frozen=True)
 class BarFlag:
-    """One bar that breaks a rule: where, the values, and which rule."""
+    """One bar that breaks a rule: where, the values, and which rule. ``through``: the last session of a flagged
+    span (a copied or shifted file), None for one bar."""
 
     symbol: str
     date: pd.Timestamp
     column: str
     detail: str
     rule: str
+    through: pd.Timestamp | None = None
+
+    def touches(self, first=None, last=None) -> bool:
+        """True when the flagged bar (or span) lies at least partly between ``first`` and ``last`` (None: open)."""
+        end = self.through if self.through is not None else self.date
+        return (first is None or end >= pd.Timestamp(first)) and (last is None or self.date <= pd.Timestamp(last))
 
     def describe(self) -> str:
         return f"{self.symbol} {self.column} on {self.date.date()}: {self.detail}; rule: {self.rule}"
@@ -141,8 +156,11 @@ def robust_sigma(log_returns: pd.Series) -> pd.Series:
     return 1.4826 * mad.fillna(overall)
 
 
-def bar_flags(frame: pd.DataFrame, symbol: str) -> list[BarFlag]:
-    """Every bar of validated ``frame`` (``validate_bars`` layout) that breaks a rule above, in date order."""
+def bar_flags(frame: pd.DataFrame, symbol: str, etf: bool = True) -> list[BarFlag]:
+    """Every bar of validated ``frame`` (``validate_bars`` layout) that breaks a rule above, in date order.
+
+    ``etf``: the series is a fund a run trades or holds as cash, so the ETF bound (rule 2) applies; False for a
+    signal feed such as VIX (an index: its role in the run, not its file name, exempts it)."""
     flags: list[BarFlag] = []
     returns_from_spike: set[pd.Timestamp] = set()  # the way back from a flagged spike is the same event
     dates = frame.index
@@ -171,7 +189,20 @@ def bar_flags(frame: pd.DataFrame, symbol: str) -> list[BarFlag]:
                 f"{abs(moves[pos]) / sigma[pos]:.0f} times its robust daily volatility), back to {values.iloc[later]:g} on {dates[later].date()}",
                 f"a one-day move of >= {SPIKE_SIGMAS:g} sigma (and >= {SPIKE_MIN_MOVE:.0%}) that reverses within {SPIKE_REVERSAL_SESSIONS} sessions",
             ))
-    if not is_index(symbol):
+    factor = np.log(frame["Adj Close"].to_numpy() / frame["Close"].to_numpy())
+    change = np.diff(factor, prepend=factor[0])
+    for pos in np.nonzero((change > ADJUSTMENT_MAX_RISE) | (change < -ADJUSTMENT_MAX_FALL))[0]:
+        before, after = np.exp(factor[pos - 1]), np.exp(factor[pos])
+        raw = frame["Close"].iloc[pos] / frame["Close"].iloc[pos - 1]
+        adjusted = frame["Adj Close"].iloc[pos] / frame["Adj Close"].iloc[pos - 1]
+        flags.append(BarFlag(
+            symbol, dates[pos], "Adj Close",
+            f"Adj Close / Close went from {before:.6g} on {dates[pos - 1].date()} to {after:.6g} (x{after / before:.4g}): "
+            f"the raw close moved x{raw:.4g} and the adjusted close x{adjusted:.4g}; an unadjusted split or a bad adjustment",
+            f"raw and adjusted prices move together except for a dividend (the adjustment factor rises by at most "
+            f"{ADJUSTMENT_MAX_RISE:.0%} and never falls by more than {ADJUSTMENT_MAX_FALL:.1%} in a day)",
+        ))
+    if etf:
         bound = math.log(ETF_MAX_DAILY_FACTOR)
         close = frame["Close"].to_numpy()
         pairs = (("Close", close, close), ("Adj Close", frame["Adj Close"].to_numpy(), frame["Adj Close"].to_numpy()),
@@ -185,7 +216,7 @@ def bar_flags(frame: pd.DataFrame, symbol: str) -> list[BarFlag]:
                 flags.append(BarFlag(
                     symbol, dates[pos], column,
                     f"{today[pos]:g} against the {against} {previous[pos - 1]:g} on {dates[pos - 1].date()} (x{today[pos] / previous[pos - 1]:.4g})",
-                    f"an ETF moves less than x{ETF_MAX_DAILY_FACTOR:g} (or x1/{ETF_MAX_DAILY_FACTOR:g}) in one day; indexes such as VIX are exempt",
+                    f"an ETF moves less than x{ETF_MAX_DAILY_FACTOR:g} (or x1/{ETF_MAX_DAILY_FACTOR:g}) in one day; signal feeds such as VIX are exempt",
                 ))
     flags.sort(key=lambda f: f.date)
     return flags
@@ -207,39 +238,14 @@ def parse_accepted(specs) -> frozenset[tuple[str, pd.Timestamp]]:
     return frozenset(accepted)
 
 
-def check_bars(frame: pd.DataFrame, symbol: str, origin: str, *, accepted=frozenset(), checked_from=None,
-               checked_through=None) -> list[str]:
-    """DataError for the first flagged bar between ``checked_from`` and ``checked_through`` (default: all) that is
-    not in ``accepted`` ({(symbol, date)}); returns one note per accepted flag, for the run's output.
-
-    Flags are computed on the whole of ``frame`` (the volatility and the next days need it) but only bars in the
-    range are judged: data outside the sessions a run uses never stops it."""
-    notes, accepted_flags = [], {}
-    for flag in bar_flags(frame, symbol):
-        if (checked_from is not None and flag.date < pd.Timestamp(checked_from)) or (
-            checked_through is not None and flag.date > pd.Timestamp(checked_through)
-        ):
-            continue
-        if (symbol, flag.date) in accepted:
-            accepted_flags.setdefault(flag.date, []).append(flag)
-            continue
-        raise DataError(
-            f"{symbol} ({origin}): suspicious bar: {flag.describe()}. If the bar is right, accept it with "
-            f"--accept-bar {symbol}:{flag.date.date()} (the run's output will list it)"
-        )
-    for day, flags in accepted_flags.items():
-        more = f" (and {len(flags) - 1} more check(s) on that bar)" if len(flags) > 1 else ""
-        notes.append(f"bar accepted deliberately (--accept-bar {symbol}:{day.date()}), data from {origin}: {flags[0].describe()}{more}")
-    return notes
-
-
-def largest_moves(frame: pd.DataFrame) -> tuple[float, str, float]:
-    """(largest one-day move in robust sigmas over CHECKED_COLUMNS, its column, largest |log close-to-close|):
-    the margins of the spike rule on real data."""
+def largest_moves(frame: pd.DataFrame) -> tuple[float, str, float, float]:
+    """(largest one-day move in robust sigmas over CHECKED_COLUMNS, its column, largest |log close-to-close|,
+    largest one-day log change of Adj Close / Close): the margins of rules 1, 2 and 4 on real data."""
     best = (0.0, "")
     for column in CHECKED_COLUMNS:
         moves = np.log(frame[column]).diff()
         z = (moves.abs() / robust_sigma(moves)).replace(np.inf, np.nan).max()
         best = max(best, (float(z), column))
-    return best[0], best[1], float(np.log(frame["Close"]).diff().abs().max())
+    factor = np.log(frame["Adj Close"] / frame["Close"]).diff()
+    return best[0], best[1], float(np.log(frame["Close"]).diff().abs().max()), float(factor.max()) if len(frame) > 1 else 0.0
 

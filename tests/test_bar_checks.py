@@ -42,7 +42,7 @@ def times_100(day: str, symbol: str = "IWM"):
 
 @pytest.mark.parametrize("symbol", BUNDLED_SYMBOLS)
 def test_bundled_data_pass(symbol):
-    assert bar_flags(bundled_bars(symbol), symbol) == []
+    assert bar_flags(bundled_bars(symbol), symbol, etf=symbol != "VIX") == []
 
 
 def test_real_crash_days_are_in_the_data_and_not_flagged(raw_csv):
@@ -52,7 +52,7 @@ def test_real_crash_days_are_in_the_data_and_not_flagged(raw_csv):
     assert spy.pct_change()["2008-10-13"] > 0.14 and spy.pct_change()["2008-10-01":"2008-10-31"].abs().max() > 0.10
     assert vix.pct_change()["2018-02-05"] > 1.0  # VIX +115% in a day: an index, and its own history is volatile
     for symbol in ("SPY", "IWM", "VIX"):
-        flagged = {f.date for f in bar_flags(bundled_bars(symbol), symbol)}
+        flagged = {f.date for f in bar_flags(bundled_bars(symbol), symbol, etf=symbol != "VIX")}
         assert not flagged & {pd.Timestamp("2020-03-16"), *pd.date_range("2008-10-01", "2008-10-31")}
 
 
@@ -96,8 +96,8 @@ def test_bad_tick_in_the_yahoo_cache_is_a_named_error(tmp_path, monkeypatch):
         load_prices("IWM", "2019-01-01", "2019-12-31", source="yahoo", cache_dir=tmp_path)
 
 
-def test_etf_bound_on_the_last_bar_and_indexes_exempt():
-    """No next day to reverse: an ETF's close x2 breaks the bound; the same on VIX (an index) is not flagged."""
+def test_etf_bound_on_the_last_bar_and_signal_feeds_exempt():
+    """No next day to reverse: an ETF's close x2 breaks the bound; the same on VIX (the signal feed) is not flagged."""
     iwm = bundled_bars("IWM").loc[:"2019-05-31"].copy()
     iwm.iloc[-1, :5] *= 2
     flags = bar_flags(iwm, "IWM")
@@ -105,13 +105,13 @@ def test_etf_bound_on_the_last_bar_and_indexes_exempt():
     assert f"x{ETF_MAX_DAILY_FACTOR:g}" in flags[0].rule
     vix = bundled_bars("VIX").loc[:"2019-05-31"].copy()
     vix.iloc[-1, :5] *= 2
-    assert bar_flags(vix, "VIX") == []
+    assert bar_flags(vix, "VIX", etf=False) == []
 
 
 def test_spike_on_vix_judged_against_its_own_volatility():
     vix = bundled_bars("VIX").copy()
     vix.loc["2019-05-31", PRICES] *= 10
-    flags = bar_flags(vix, "VIX")
+    flags = bar_flags(vix, "VIX", etf=False)
     assert [(f.column, str(f.date.date())) for f in flags] == [("Open", "2019-05-31"), ("Close", "2019-05-31"), ("Adj Close", "2019-05-31")]
     # independent: the move in robust-sigma units is far above the threshold
     logs = np.log(vix["Close"]).diff()
@@ -157,7 +157,7 @@ def test_check_data_command_reports_flags(tmp_path, capsys):
 
     assert check_data(["bundled"]) == 0
     out = capsys.readouterr().out
-    assert "IWM    largest one-day move" in out and "flagged bars: 1" not in out
+    assert "IWM    ETF" in out and "largest one-day move" in out and "flagged: 0 bar(s)" in out
     csv_folder(tmp_path, times_100("2019-05-31"))
     assert check_data([f"csv:{tmp_path}"]) == 1
     assert "IWM Open on 2019-05-31" in capsys.readouterr().out
