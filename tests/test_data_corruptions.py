@@ -22,7 +22,7 @@ from feeds.bars import BUNDLED_DIR, BUNDLED_SYMBOLS, read_csv_bars
 from feeds.check_data import main as check_data
 from feeds.cross_checks import RESIDUAL_SIGMAS
 from feeds.data_checks import data_flags
-from runner.cli import main
+from cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 PRICES = ["Open", "High", "Low", "Close", "Adj Close"]
