@@ -39,14 +39,24 @@ def allocation_frame(weights: pd.DataFrame, cash_feed: str = CASH_FEED) -> pd.Da
     return 100 * frame
 
 
+def charted_on(results: Sequence[RunResult], chart: str = "SPY/IWM") -> list[RunResult]:
+    """The runs whose strategy declares ``signal_chart == chart`` (``PortfolioStrategy.signal_chart``): their
+    entries and exits belong on that chart; a run of an unknown name is on none."""
+    from strategies import registered
+
+    entries = registered()
+    return [r for r in results if r.name in entries and getattr(entries[r.name].cls, "signal_chart", None) == chart]
+
+
 def signal_events(results: Sequence[RunResult]) -> list[tuple[str, str, pd.DatetimeIndex, str]]:
-    """Entry and exit dates of the runs that trade on signals, from ``RunResult.trades``: a run whose fills have
-    the reason "entry" contributes ("entry (names)", "entry", dates) and one item per other non-scheduled reason
-    (target, exit, stop...). Runs with identical events share one item; the last element names the runs."""
+    """Entry and exit dates of the runs whose strategy trades on the SPY/IWM ratio (``charted_on``), from
+    ``RunResult.trades``: a run contributes ("entry (names)", "entry", dates) and one item per other non-scheduled
+    reason (target, exit, stop...). Runs with identical events share one item; the last element names the runs.
+    Other strategies' fills are left out, whatever their reasons (a user's "entry" is not a ratio entry)."""
     grouped: dict[tuple, list[str]] = {}
-    for r in results:
+    for r in charted_on(results):
         trades = getattr(r, "trades", None)
-        if trades is None or not len(trades) or "entry" not in set(trades["reason"]):
+        if trades is None or not len(trades):
             continue
         signals = trades[trades["reason"] != "scheduled"]
         for reason, rows in signals.groupby("reason", sort=False):

@@ -83,6 +83,9 @@ class PortfolioStrategy(bt.Strategy):
     # True when the strategy expects the safe accessors to return NaN for history before the data's first bar on
     # measured sessions (it handles NaN itself); False (default): that is an error naming the strategy (HistoryError).
     missing_history_ok: bool = False
+    # The signal chart whose levels the strategy's entries and exits are read against ("SPY/IWM": the SPY/IWM
+    # ratio chart of the comparison marks its non-scheduled fills); None: its fills are on no shared signal chart.
+    signal_chart: str | None = None
 
     @classmethod
     def param_values(cls, params: Mapping | None = None) -> dict:

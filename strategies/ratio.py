@@ -76,6 +76,7 @@ class _RatioTrade(PortfolioStrategy):
     """
 
     params = (("mode", "rotation"), ("pair_size", 0.5), ("short_cost", 0.0), ("price", "raw"))
+    signal_chart = "SPY/IWM"  # entries and exits are marked on the SPY/IWM ratio chart
 
     @classmethod
     def history_needed(cls, params) -> int:

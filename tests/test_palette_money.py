@@ -7,7 +7,7 @@ import sys
 import matplotlib.colors
 import pytest
 
-from reports.money import money_label, money_ticks
+from engines.money import money_label, money_ticks
 from reports.palette import FIXED, run_colour
 
 

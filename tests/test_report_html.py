@@ -6,8 +6,11 @@ skipped with the reason printed by ``pytest -ra``.
 """
 from __future__ import annotations
 
+import base64
 import contextlib
+import gzip
 import io
+import json
 import re
 import sys
 from pathlib import Path
@@ -55,17 +58,35 @@ def test_report_is_self_contained(reports, kind):
     assert not re.search(r"<script[^>]*\bsrc=", html), "a script loaded from elsewhere"
     assert not re.search(r"<link[^>]*\bhref=", html), "a stylesheet loaded from elsewhere"
     assert not re.search(r"<img[^>]*\bsrc=", html)
-    assert "Plotly.newPlot" in html and len(html) > 3_000_000  # plotly.js itself is inlined
+    packed = re.search(r'<script id="plotly-js" type="application/gzip\+base64">([^<]+)</script>', html)
+    plotly_js = gzip.decompress(base64.b64decode(packed.group(1))).decode()  # plotly.js itself is inlined, packed
+    assert "Plotly.newPlot" in html and plotly_js.startswith("/**") and "plotly.js" in plotly_js[:200] and len(plotly_js) > 3_000_000
     assert not list(reports[kind].parent.glob(".*tmp*"))  # written atomically
+
+
+def _packed_data(html: str) -> dict:
+    packed = re.search(r'<script id="report-data" type="application/gzip\+base64">([^<]+)</script>', html)
+    return json.loads(gzip.decompress(base64.b64decode(packed.group(1))))
 
 
 def test_compare_report_tables_and_charts(reports, raw_csv):
     html = reports["compare"].read_text(encoding="utf-8")
     traces = _traces(html)
-    assert set(traces) == {"equity", "drawdown", "allocation", "ratio"}
-    assert traces["equity"] == 3  # one line per run
-    assert traces["drawdown"] == 2  # the main strategy and the benchmark shown; ratio-pair one click away
+    assert {"equity", "allocation", "ratio", "underwater", "yearly", "monthly-distribution"} <= set(traces)
+    assert {f"monthly-{i}" for i in range(len(RUNS))} <= set(traces)  # a heatmap per run
+    assert {"rolling-sharpe-126", "rolling-sharpe-252", "rolling-vol-126", "rolling-vol-252"} <= set(traces)
+    assert traces["equity"] == traces["underwater"] == traces["rolling-sharpe-252"] == 3  # every run, none hidden
     assert traces["allocation"] >= 2
+    for title in ("Monthly returns", "Yearly returns", "Rolling Sharpe", "Worst drawdowns", "Round-trip trades"):
+        assert f"<h2>{title}</h2>" in html
+    data = _packed_data(html)
+    # one colour per run, the palette's, in every chart
+    from reports.palette import run_colour
+
+    for name in ("equity", "underwater", "rolling-sharpe-126"):
+        assert {t["name"]: t["line"]["color"] for t in data[f"fig:{name}"]["data"]} == {n: run_colour(n) for n in RUNS}
+    # the ratio chart marks only the ratio strategies' fills
+    assert all("ratio-pair" in t["name"] for t in data["fig:ratio"]["data"][1:])
     table = pd.read_csv(reports["compare"].parent / "comparison.csv", index_col="Run")
     # buy and hold SPY's final value, independently from the CSV: whole shares at the first adjusted open
     spy = raw_csv("SPY").loc["2019-06-01":"2021-06-30"]
@@ -78,6 +99,16 @@ def test_compare_report_tables_and_charts(reports, raw_csv):
     spy_run = re.search(r"<summary>buy-hold-spy: (\d+) fills, (\d+) decisions</summary>", html)
     assert spy_run and spy_run.group(1) == "1"  # one purchase of SPY, nothing else
     assert "bundled:SPY.csv" in html  # the data sources
+    # tear-sheet figures as shown, independently from the CSV: buy and hold SPY's 2020 return and worst drawdown
+    close = spy["Adj Close"]
+    curve = pd.concat([pd.Series([100_000 - shares * spy["Open"].iloc[0] * factor.iloc[0] + shares * c for c in close],
+                                 index=close.index)])
+    year_2020 = curve.loc["2020-12-31"] / curve.loc["2019-12-31"] - 1
+    yearly = re.search(r"<h2>Yearly returns</h2>.*?</table>", html, re.S).group(0)
+    assert f"<td>2020</td>" in yearly and f"<td>{100 * year_2020:.2f}</td>" in yearly
+    worst = (curve / curve.cummax() - 1).min()
+    drawdowns = re.search(r"<h2>Worst drawdowns</h2>.*?</table>", html, re.S).group(0)
+    assert f"<td>{100 * worst:.2f}</td>" in drawdowns
 
 
 @needs_chromium
@@ -85,13 +116,14 @@ def test_compare_report_tables_and_charts(reports, raw_csv):
 def test_report_renders_in_headless_chromium(reports, kind, tmp_path):
     result = probe(CHROMIUM, reports[kind], tmp_path)
     assert result["errors"] == [], result["errors"]
+    assert result["ready"] == "yes"  # the packed data unpacked and every chart drawn
     console = [line for line in result["stderr"].splitlines() if ":CONSOLE" in line]
     assert not console, console
     assert result["plotly"] == "object"
     expected = _traces(reports[kind].read_text(encoding="utf-8"))
     assert set(result["charts"]) == set(expected) and expected
     for name, chart in result["charts"].items():
-        assert chart["svg"] >= 1 and chart["height"] > 200, (name, chart)
+        assert chart["svg"] >= 1 and chart["height"] > 120, (name, chart)
         assert chart["traces"] == expected[name] >= 1 and chart["data"] >= expected[name], (name, chart)
 
 
@@ -118,3 +150,25 @@ def test_probe_catches_a_broken_page(tmp_path):
     result = probe(CHROMIUM, page, work)
     assert any("failed to load" in e for e in result["errors"]) and any("Plotly" in e for e in result["errors"])
     assert result["charts"]["x"]["traces"] == 0
+
+
+@needs_chromium
+@pytest.mark.parametrize("width", [900, 1400])
+def test_report_reads_at_900_and_1400_px(reports, tmp_path, width):
+    """No chart title or axis label under plotly's toolbar; a table wider than the window scrolls with its first
+    column pinned; at 1,400 px the comparison table fits."""
+    result = probe(CHROMIUM, reports["compare"], tmp_path, width=width)
+    assert result["width"] == width and result["ready"] == "yes"
+    assert {name: chart["overlaps"] for name, chart in result["charts"].items() if chart["overlaps"]} == {}
+    cut = [t for t in result["tables"] if t["cut"]]
+    assert all(t["scrolls"] and t["pinned"] for t in cut), cut
+    if width == 1400:
+        assert not [t for t in cut if t["head"] == "Run"]
+
+
+def test_report_stays_small(reports):
+    """The default comparison (8 runs, 15 years) is checked by hand (README); here a short one: packed charts stay
+    small next to plotly.js."""
+    html = reports["compare"].read_text(encoding="utf-8")
+    packed = re.search(r'<script id="report-data" type="application/gzip\+base64">([^<]+)</script>', html).group(1)
+    assert len(packed) < 400_000 and len(html) < 3_000_000
