@@ -3,6 +3,7 @@ claims tables, the output folder with tables, plots and ``report.html``."""
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from analyzers.stats import MIN_ANNUAL_DAYS, annualisable
@@ -22,7 +23,7 @@ from reports.tables import (
 
 from .config import to_toml
 from .output import RunFolder
-from .run import DEFAULT_OUTPUT, load_feeds, print_written, resolve_run
+from .run import DEFAULT_OUTPUT, check_params_used, load_feeds, output_folder, print_written, resolve_run
 
 
 def add_subcommand(subparsers, parents: dict) -> None:
@@ -43,9 +44,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
         resolve(name)
     config["strategies"] = names
     plots = config["run"].get("plots", True)
-    with RunFolder(config["run"].get("output") or DEFAULT_OUTPUT, args.argv, config) as run:
+    check_params_used(args, config, names)
+    with RunFolder(output_folder(config["run"].get("output"), "--output", DEFAULT_OUTPUT), args.argv, config) as run:
         output = run.path
         feeds = load_feeds(settings, config, [(n, config["params"].get(n, {})) for n in names])
+        measured = int((feeds.sessions >= feeds.start).sum())
+        if plots and measured < 2:  # a chart of one session has no time axis (Backtrader's plot cannot draw it)
+            print(f"note: no plots: the period has {measured} session ({feeds.start.date()}); plots need at least 2", file=sys.stderr)
+            plots = False
         started = time.perf_counter()
         results = compare(names, feeds, settings, config["params"], jobs=config["run"].get("jobs"),
                           plot_dir=output / "plots" if plots else None)
@@ -62,9 +68,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
             caveat = claims_caveat(settings)
             if caveat:
                 print(caveat)
-        for r in results:
-            if r.rejected_orders:
-                print(f"warning: {r.name}: {r.rejected_orders} order(s) rejected by the broker")
+        for r in results:  # what a run says about itself (rejected orders, nothing bought), not the data notes
+            for note in r.notes:
+                if note not in feeds.notes:
+                    print(f"warning: {note}")
         write_outputs(output, results, settings, feeds, to_toml(config), claims)
         write_run_tables(output, results, drop=feeds.signal_only)
         if plots:

@@ -11,6 +11,7 @@ Example::
     slippage = 0.0002            # fraction of price
     source = "bundled"           # bundled | yahoo | csv:DIR
     accept_bars = []             # bars the data checks flag, accepted deliberately: ["IWM:2019-05-31"]
+    modules = []                 # strategy files (relative to this file) or module names, like --module
     output = "output/latest"
     plots = true
 
@@ -41,6 +42,7 @@ RUN_KEYS = {
     "jobs": int,
     "benchmark": str,
     "accept_bars": list,
+    "modules": list,
 }
 
 
@@ -59,7 +61,7 @@ def load_config(path: str | Path) -> dict:
     except OSError as exc:
         raise ConfigError(f"config file {path}: cannot be read: {exc.strerror or exc}") from None
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte-order mark (some Windows editors write one) is not content
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise ConfigError(f"config file {path}: not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); save it as UTF-8") from None
@@ -84,7 +86,8 @@ def load_config(path: str | Path) -> dict:
         if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
             raise ConfigError(f"config file {path}: [run] {key} = {value!r} has the wrong type")
         if kind is list and not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"config file {path}: [run] {key} must be a list of strings like \"IWM:2019-05-31\"")
+            example = "my_strategies.py" if key == "modules" else "IWM:2019-05-31"
+            raise ConfigError(f"config file {path}: [run] {key} must be a list of strings like \"{example}\"")
     strategies = raw.get("strategies", {})
     extra = sorted(set(strategies) - {"names"})
     if extra:

@@ -9,7 +9,7 @@ from engines.engine import resolve
 from engines.params import ConfigError
 from research.lookahead import DEFAULT_CUTS, check_all
 
-from .run import load_feeds, resolve_run
+from .run import check_params_used, load_feeds, resolve_run
 from .sweep import add_executor_options
 
 
@@ -34,6 +34,7 @@ def cmd_lookahead(args: argparse.Namespace) -> int:
     names = config["strategies"] or default_names()
     for name in names:
         resolve(name)
+    check_params_used(args, config, names)
     feeds = load_feeds(settings, config, runs=[(n, config["params"].get(n, {})) for n in names])
     findings = check_all([(n, config["params"].get(n)) for n in names], feeds, settings, cuts=args.cuts,
                          executor=args.executor or "local", jobs=config["run"].get("jobs"), scheduler=args.scheduler)

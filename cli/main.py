@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     compare.add_subcommand(sub, parents)
     signal.add_subcommand(sub, parents)
-    listing = sub.add_parser("list", parents=[parents["strategies"]], help="list the registered strategies and benchmarks")
+    listing = sub.add_parser("list", help="list the registered strategies and benchmarks with their parameters")
+    listing.add_argument("--module", action="append", default=[], metavar="FILE.py|MODULE",
+                         help="import a module of your own strategies first (repeatable)")
     listing.set_defaults(func=cmd_list)
     for command in (sweep, walkforward, lookahead):
         command.add_subcommand(sub, parents)

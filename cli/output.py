@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -101,6 +102,29 @@ def replaceable(target: Path) -> bool:
     return not names or MANIFEST in names or bool(names & EARLIER_RUN_FILES)
 
 
+def foreign_content(target: Path) -> Path | None:
+    """The first path inside an earlier run's folder ``target`` that is not that run's own: another run's folder
+    (``--output target/sub`` made later) or a file its ``run.json`` does not list. Replacing ``target`` would
+    delete it."""
+    if not target.is_dir():
+        return None
+    nested = next((p.parent for p in sorted(target.rglob(MANIFEST)) if p.parent != target), None)
+    if nested is not None:
+        return nested
+    try:
+        listed = {f["path"] for f in json.loads((target / MANIFEST).read_text(encoding="utf-8"))["files"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # a run made before run.json listed its files: only other runs' folders are looked for
+    return next((p for p in sorted(target.rglob("*")) if p.is_file() and p.name != MANIFEST
+                 and p.relative_to(target).as_posix() not in listed), None)
+
+
+def enclosing_run(target: Path) -> Path | None:
+    """The nearest folder above ``target`` that is a run's output folder (holds ``run.json``): a run into it would
+    replace ``target`` with it."""
+    return next((p for p in target.resolve().parents if (p / MANIFEST).is_file()), None)
+
+
 def input_files(sources: dict[str, str]) -> list[Path]:
     """The data files named in a FeedSet's ``sources`` (bundled, csv:DIR and yahoo cache files), in order, once."""
     files: list[Path] = []
@@ -156,21 +180,71 @@ class RunFolder:
                 f"output folder {target} holds files that are not from an earlier run (it has no {MANIFEST}): a run "
                 "replaces its whole folder, so it will not replace this one; choose a new or empty folder"
             )
+        foreign = foreign_content(target)
+        if foreign is not None:
+            what = "another run's output folder" if (foreign / MANIFEST).is_file() else f"a file its {MANIFEST} does not list"
+            raise OutputError(f"output folder {target} holds {foreign} ({what}): a run replaces its whole folder, "
+                              "so it will not replace this one; choose another --output or move that out first")
+        outer = enclosing_run(target)
+        if outer is not None:
+            raise OutputError(f"output folder {target} is inside {outer}, another run's output folder: a run into "
+                              f"{outer} would replace it; choose a folder outside it")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
+            self._lock()
             self._remove_stale()
             self.path = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging-{os.getpid()}-"))
             os.chmod(self.path, umask_mode(0o777))
         except OSError as exc:
+            self._unlock()
             raise self._error(exc) from None
         return self
 
     def __exit__(self, kind, exc, tb) -> bool:
         if self.path is not None and self.path.exists():
             shutil.rmtree(self.path, ignore_errors=True)
+        self._unlock()
         if isinstance(exc, OSError) and not isinstance(exc, OutputError) and self._about_output(exc):
             raise self._error(exc) from None
         return False
+
+    def _lock(self) -> None:
+        """Hold ``.NAME.lock`` beside the target (an exclusive ``flock``) while the run lasts, so a second run into
+        the same folder stops at once with an OutputError naming the first one's process, instead of one silently
+        replacing the other's files. A killed run's lock file is free again (the system drops its lock) and is
+        taken over."""
+        path = self.target.parent / f".{self.target.name}.lock"
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, umask_mode(0o666))
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = os.read(fd, 32).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise OutputError(f"output folder {self.target} is being written by another run right now (process "
+                                  f"{owner}): wait for it to finish or choose another --output") from None
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:  # not a lock file its last owner removed while this one waited to open it
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd, self._lock_path = fd, path
+
+    def _unlock(self) -> None:
+        fd = getattr(self, "_lock_fd", None)
+        if fd is None:
+            return
+        self._lock_fd = None
+        try:
+            os.unlink(self._lock_path)
+        except OSError:
+            pass
+        fcntl.flock(fd, fcntl.LOCK_UN)  # also for forked workers that share the open file
+        os.close(fd)
 
     def _remove_stale(self) -> None:
         """Staging folders of runs into the same target whose process is gone (killed runs)."""

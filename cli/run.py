@@ -3,13 +3,18 @@ wins), user modules, the prepared feeds and the list of files written."""
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from dataclasses import asdict, fields
+from datetime import date
+from pathlib import Path
 
 from engines.engine import RunSettings, check_params, resolve, warmup_for
 from engines.params import ConfigError, parse_param
 from feeds import FeedSet, prepare_feeds
-from feeds.cerebro import check_costs
+from feeds.cerebro import SIGNAL_ONLY, TRADED, check_costs
+from reports.cards import CASH_SYMBOLS
 
 from .config import load_config
 from .output import RunFolder
@@ -47,6 +52,40 @@ def common_parents() -> dict[str, argparse.ArgumentParser]:
     return {"run": run, "strategies": strategies}
 
 
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def origin(args: argparse.Namespace, key: str, section: str = "run") -> str:
+    """Where a setting came from, for errors: ``--key`` when given on the command line, else the config file's
+    ``[section] key``."""
+    if getattr(args, key, None) is None and getattr(args, "config", None):
+        return f"config file {args.config}: [{section}] {key}"
+    return f"--{key.replace('_', '-')}"
+
+
+def iso_date(value, label: str) -> str:
+    """``value`` when it is a real date written YYYY-MM-DD; ConfigError naming ``label`` otherwise (02/03/2019 reads
+    as February 3 or March 2 depending on the reader: only the ISO form is taken)."""
+    text = str(value).strip()
+    try:
+        if ISO_DATE.fullmatch(text):
+            date.fromisoformat(text)
+            return text
+    except ValueError:
+        raise ConfigError(f"{label} {value!r} is not a date on the calendar (YYYY-MM-DD)") from None
+    raise ConfigError(f"{label} {value!r}: dates are written YYYY-MM-DD, e.g. 2019-02-03")
+
+
+def output_folder(value, label: str, default: str) -> str:
+    """The output folder to write: ``default`` when not given (None); ConfigError for an empty name (it must never
+    read as "not given" and replace the default folder)."""
+    if value is None:
+        return default
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{label} {value!r}: the output folder name is empty; give a folder name (default: {default})")
+    return value
+
+
 def resolve_run(args: argparse.Namespace) -> tuple[RunSettings, dict]:
     """Settings and the resolved config (load_config layout) from defaults, --config and options."""
     config = load_config(args.config) if getattr(args, "config", None) else {"run": {}, "strategies": [], "params": {}, "sweep": {}, "walkforward": {}}
@@ -55,6 +94,11 @@ def resolve_run(args: argparse.Namespace) -> tuple[RunSettings, dict]:
         value = getattr(args, key, None)
         if value is not None:
             run[key] = value
+    for key in ("start", "end"):
+        if key in run:
+            run[key] = iso_date(run[key], origin(args, key))
+    if "output" in run:
+        output_folder(run["output"], origin(args, "output"), getattr(args, "default_output", DEFAULT_OUTPUT))
     if getattr(args, "accept_bar", None):
         run["accept_bars"] = [*run.get("accept_bars", []), *args.accept_bar]
     if getattr(args, "no_plots", False):
@@ -63,14 +107,17 @@ def resolve_run(args: argparse.Namespace) -> tuple[RunSettings, dict]:
     settings = RunSettings(**{k: v for k, v in run.items() if k in names})
     try:
         check_costs(cash=settings.cash, commission=settings.commission, commission_per_share=settings.commission_per_share,
-                    slippage=settings.slippage, option_names=True)
+                    slippage=settings.slippage, label=lambda key: origin(args, key))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if run.get("jobs") is not None and run["jobs"] < 1:
-        raise ConfigError(f"--jobs must be >= 1, not {run['jobs']}")
+        raise ConfigError(f"{origin(args, 'jobs')} must be >= 1, not {run['jobs']}")
+    modules = [load_module(spec, f"config file {args.config}: [run] modules: {spec}", relative_to=Path(args.config).parent)
+               for spec in run.get("modules", [])]
+    modules += [load_module(spec) for spec in getattr(args, "module", [])]
+    if modules:
+        run["modules"] = list(dict.fromkeys(modules))  # config.toml records them: the run repeats from its folder
     config["run"] = {**asdict(settings), **{k: v for k, v in run.items() if k not in names}}
-    for module in getattr(args, "module", []):
-        load_module(module)
     if getattr(args, "strategies", None):
         config["strategies"] = [n.strip() for n in args.strategies.split(",") if n.strip()]
     for text in getattr(args, "param", []):
@@ -81,13 +128,55 @@ def resolve_run(args: argparse.Namespace) -> tuple[RunSettings, dict]:
     return settings, config
 
 
-def load_module(spec: str) -> None:
+def check_params_used(args: argparse.Namespace, config: dict, names) -> None:
+    """ConfigError for a ``--param`` of a strategy this command does not run (it would be ignored without a word);
+    a note for such a ``[params.NAME]`` table of the config file (a shared file may hold tables for other runs)."""
+    given = {}
+    for text in getattr(args, "param", []):
+        given.setdefault(text.split(".", 1)[0], text)
+    for name in config["params"]:
+        if name in names:
+            continue
+        if name in given:
+            raise ConfigError(f"--param {given[name]}: strategy {name} is not run by this command (it runs "
+                              f"{', '.join(names)}); add it to --strategies or drop the --param")
+        print(f"note: config file {args.config}: [params.{name}] is not used: {name} is not run by this command", file=sys.stderr)
+
+
+def load_module(spec: str, label: str | None = None, relative_to: Path | None = None) -> str:
+    """Import a user's strategy module (a .py file or a module name); returns how config.toml records it (a file's
+    absolute path, a module's name). ConfigError naming ``label`` (default ``--module SPEC``) and the name as given."""
     from strategies import load_user_module
 
+    label = label or f"--module {spec}"
+    path = Path(spec).expanduser()
+    if relative_to is not None and not path.is_absolute():
+        path = relative_to / path
+    if spec.endswith(".py") or os.sep in spec or path.exists():
+        if path.is_dir():
+            raise ConfigError(f"{label}: is a folder; give a .py file of strategies or an importable module name")
+        if not path.exists():
+            raise ConfigError(f"{label}: no such file ({path})")
+        if not path.is_file() or path.suffix != ".py":
+            raise ConfigError(f"{label}: not a .py file; give a .py file of strategies or an importable module name")
+        load_user_module(str(path))
+        return str(path.resolve())
     try:
         load_user_module(spec)
     except ModuleNotFoundError as exc:
-        raise ConfigError(f"--module {spec}: no module named {exc.name}") from None
+        missing = f"no module named {exc.name}" if exc.name == spec else f"cannot import {spec}: no module named {exc.name}"
+        raise ConfigError(f"{label}: {missing}") from None
+    return spec
+
+
+def check_accepted_symbols(specs) -> None:
+    """ConfigError for an ``--accept-bar`` (or config ``accept_bars``) naming a symbol no command reads: it would
+    accept nothing, without a word."""
+    read = (*TRADED, *SIGNAL_ONLY, *CASH_SYMBOLS)
+    for spec in specs:
+        symbol = str(spec).partition(":")[0].strip().upper()
+        if symbol and symbol not in read:
+            raise ConfigError(f"--accept-bar {spec}: no symbol {symbol} in the data a run reads ({', '.join(read)})")
 
 
 def load_feeds(settings: RunSettings, config: dict, runs=()) -> FeedSet:
@@ -95,6 +184,7 @@ def load_feeds(settings: RunSettings, config: dict, runs=()) -> FeedSet:
 
     ``runs``: the (strategy name, params) pairs the command will run; the warm-up loaded is the most history
     any of them needs (``engine.warmup_for``)."""
+    check_accepted_symbols(config["run"].get("accept_bars", ()))
     feeds = prepare_feeds(settings.start, settings.end, source=settings.source, cache_dir=config["run"].get("cache_dir"),
                           warmup_sessions=warmup_for(runs), accept_bars=config["run"].get("accept_bars", ()))
     print(f"Data {feeds.start.date()} .. {feeds.end.date()}:", file=sys.stderr)

@@ -4,9 +4,10 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
+from engines.engine import history_needed, merged_params, resolve
 from reports.cards import format_signal, signal_card, signal_dates
 
-from .run import load_feeds, resolve_run
+from .run import check_params_used, iso_date, load_feeds, resolve_run
 
 
 def add_subcommand(subparsers, parents: dict) -> None:
@@ -23,9 +24,14 @@ def cmd_signal(args: argparse.Namespace) -> int:
 
     settings, config = resolve_run(args)
     names = config["strategies"] or ["rotation"]
+    check_params_used(args, config, names)
     as_of = args.as_of or args.end  # --end names the as-of day too; config files' period end does not
+    if as_of is not None:
+        as_of = iso_date(as_of, "--as-of" if args.as_of else "--end")
+    runs = [(n, config["params"].get(n, {})) for n in names]
+    history = max(history_needed(resolve(n), merged_params(resolve(n), p)) for n, p in runs)
     start, end = signal_dates(settings.start, settings.source, config["run"].get("cache_dir"), as_of,
-                              config["run"].get("accept_bars", ()))
+                              config["run"].get("accept_bars", ()), history=history)
     settings = replace(settings, start=start, end=end)
     feeds = load_feeds(settings, config, [(n, config["params"].get(n, {})) for n in names])
     cards = {name: signal_card(name, feeds, settings, config["params"].get(name)) for name in names}

@@ -26,7 +26,7 @@ from research.sweep import (
 )
 
 from .output import RunFolder
-from .run import load_feeds, print_written, resolve_run
+from .run import check_params_used, load_feeds, origin, output_folder, print_written, resolve_run
 
 DEFAULT_OUTPUT = "output/sweep"
 
@@ -76,11 +76,11 @@ def add_subcommand(subparsers, parents: dict) -> None:
                         help="with --engine fast: re-run the K best combinations on Backtrader and print both (default: 0)")
     add_limit_option(parser)
     add_executor_options(parser)
-    parser.set_defaults(func=cmd_sweep)
+    parser.set_defaults(func=cmd_sweep, default_output=DEFAULT_OUTPUT)
 
 
-def sweep_options(args, config: dict) -> dict:
-    """Sweep options from [sweep] in the config, overridden by the command line."""
+def sweep_options(args, config: dict, section_name: str = "sweep") -> dict:
+    """Sweep options from [sweep] (or ``section_name``) in the config, overridden by the command line."""
     section = dict(config.get("sweep", {}))
     known = {"strategy", "grid", "metric", "x", "y", "output", "executor", "scheduler", "engine", "verify", "max_combinations"}
     unknown = sorted(set(section) - known)
@@ -106,6 +106,7 @@ def sweep_options(args, config: dict) -> dict:
     options["strategy"] = options["strategy"] or "rotation"
     options["metric"] = options["metric"] or DEFAULT_METRIC
     options["executor"] = options["executor"] or "local"
+    options["output"] = output_folder(options["output"], origin(args, "output", section_name), getattr(args, "default_output", DEFAULT_OUTPUT))
     if options["metric"] not in COMPARISON_COLUMNS:
         raise ConfigError(f"--metric {options['metric']!r} is not one of: {', '.join(COMPARISON_COLUMNS)}")
     return options
@@ -121,8 +122,14 @@ def cmd_sweep(args) -> int:
     base = config["params"].get(options["strategy"], {})
     if not grid:
         raise ConfigError("sweep: empty grid; give at least one --grid KEY=VALUES")
+    for axis, key in (("--x", x), ("--y", y)):
+        if key is not None and key not in grid:
+            raise ConfigError(f"{axis} {key}: not a grid parameter; the grid has {', '.join(keys)}")
+    if x is not None and x == y:
+        raise ConfigError(f"--x and --y are both {x}: the heatmap needs two different grid parameters")
     combos = check_grid(options["strategy"], grid, base, max_combinations=options["max_combinations"])  # before loading data
-    with RunFolder(options["output"] or DEFAULT_OUTPUT, args.argv, config) as run:
+    check_params_used(args, config, [options["strategy"]])
+    with RunFolder(options["output"], args.argv, config) as run:
         output = run.path
         feeds = load_feeds(settings, config, [(options["strategy"], {**base, **combo}) for combo in combos])
         engine, jobs = options["engine"], config["run"].get("jobs")

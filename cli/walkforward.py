@@ -9,7 +9,7 @@ from research.sweep import DEFAULT_METRIC, check_grid
 from research.walkforward import buy_and_hold, make_windows, summary, walkforward_runs
 
 from .output import RunFolder
-from .run import load_feeds, print_written, resolve_run
+from .run import check_params_used, load_feeds, print_written, resolve_run
 from .sweep import add_executor_options, add_limit_option, escape_help, sweep_options
 
 DEFAULT_OUTPUT = "output/walkforward"
@@ -28,7 +28,7 @@ def add_subcommand(subparsers, parents: dict) -> None:
     parser.add_argument("--output", help=f"output folder (default: {DEFAULT_OUTPUT})")
     add_limit_option(parser)
     add_executor_options(parser)
-    parser.set_defaults(func=cmd_walkforward, x=None, y=None)
+    parser.set_defaults(func=cmd_walkforward, x=None, y=None, default_output=DEFAULT_OUTPUT)
 
 
 def cmd_walkforward(args) -> int:
@@ -40,7 +40,7 @@ def cmd_walkforward(args) -> int:
                                              "max_combinations"})
     if unknown:
         raise ConfigError(f"[walkforward]: unknown key(s) {', '.join(unknown)}")
-    options = sweep_options(args, {"sweep": {k: v for k, v in section.items() if k not in known}})
+    options = sweep_options(args, {"sweep": {k: v for k, v in section.items() if k not in known}}, "walkforward")
     in_sample = args.in_sample if args.in_sample is not None else section.get("in_sample", 5)
     out_sample = args.out_of_sample if args.out_of_sample is not None else section.get("out_of_sample", 1)
     anchored = args.anchored or bool(section.get("anchored", False))
@@ -48,7 +48,8 @@ def cmd_walkforward(args) -> int:
     windows = make_windows(settings.start, settings.end, in_sample, out_sample, anchored)
     combos = check_grid(options["strategy"], options["grid"], base, max_combinations=options["max_combinations"],
                         runs_per_combination=len(windows))  # before loading data
-    with RunFolder(options["output"] or DEFAULT_OUTPUT, args.argv, config) as run:
+    check_params_used(args, config, [options["strategy"]])
+    with RunFolder(options["output"], args.argv, config) as run:
         output = run.path
         feeds = load_feeds(settings, config, [(options["strategy"], {**base, **combo}) for combo in combos])
         table, stitched, runs = walkforward_runs(

@@ -105,13 +105,26 @@ def check_params(entry: Entry, params: dict | None) -> dict:
             raise RunError(f"strategy {entry.name!r}: {exc}") from None
         except (AttributeError, TypeError, KeyError):
             pass  # validation reads the feeds or the broker: it runs with the strategy
+    history_needed(entry, full)  # more history than any data holds: refused now
     return full
 
 
+# More sessions of history than any daily data can hold (about 400 years): a strategy asking for more is refused
+# by name before anything is loaded (a date that far back does not exist).
+MAX_HISTORY_SESSIONS = 100_000
+
+
 def history_needed(entry: Entry, params: dict) -> int:
-    """Sessions of history ``entry`` needs before its first decision with ``params`` (0 when it does not say)."""
+    """Sessions of history ``entry`` needs before its first decision with ``params`` (0 when it does not say);
+    RunError naming the strategy and its history parameters when it is more than ``MAX_HISTORY_SESSIONS``."""
     declare = getattr(entry.cls, "history_needed", None)
-    return int(declare(params)) if declare is not None else 0
+    needed = int(declare(params)) if declare is not None else 0
+    if needed > MAX_HISTORY_SESSIONS:
+        named = [f"{p}={params[p]}" for p in getattr(entry.cls, "history_params", ()) if p in params]
+        because = f" ({', '.join(named)})" if named else ""
+        raise RunError(f"strategy {entry.name!r} needs {needed:,} sessions of history{because}, more than any daily "
+                       f"data holds (at most {MAX_HISTORY_SESSIONS:,} sessions, about 400 years)")
+    return needed
 
 
 def warmup_for(runs) -> int:
@@ -235,6 +248,12 @@ def collect(entry: Entry, params: dict, strategy, feeds: FeedSet) -> RunResult:
     rejected = len(getattr(strategy, "rejected_orders", []))
     if rejected:
         notes.append(f"{entry.name}: {rejected} order(s) rejected by the broker")
+    too_small = getattr(strategy, "too_small", [])
+    if too_small:
+        when, feed, weight, value, price = too_small[0]
+        notes.append(f"{entry.name}: {len(too_small)} target weight(s) came to zero whole shares, so nothing was bought "
+                     f"(first on {when.date()}: {weight:.0%} of {value:,.2f} is less than one {feed} share at {price:,.2f}); "
+                     "the starting cash is too small for these prices")
     return RunResult(
         name=entry.name,
         params=params,

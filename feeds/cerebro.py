@@ -40,31 +40,34 @@ COST_UNITS = {
 
 
 def check_costs(*, cash: float = 100_000.0, commission: float = 0.0, commission_per_share: float = 0.0,
-                slippage: float = 0.0, option_names: bool = False) -> None:
+                slippage: float = 0.0, option_names: bool = False, label=None) -> None:
     """ValueError naming the setting, its unit and its ceiling when a cost or the cash is not a plausible number.
 
     The one check of these settings: ``build_cerebro`` and the runner's settings both call it. ``option_names``
-    names them as command-line options (``--commission-per-share``) instead of parameters."""
+    names them as command-line options (``--commission-per-share``) instead of parameters; ``label(key)``, when
+    given, names them (e.g. as a config file's key)."""
 
-    def label(key: str) -> str:
+    def name(key: str) -> str:
+        if label is not None:
+            return label(key)
         return f"--{key.replace('_', '-')}" if option_names else key
 
     for key, value in (("cash", cash), ("commission", commission), ("commission_per_share", commission_per_share), ("slippage", slippage)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (float("inf"), float("-inf")):
-            raise ValueError(f"{label(key)} must be a finite number, not {value!r}")
+            raise ValueError(f"{name(key)} must be a finite number, not {value!r}")
     if cash <= 0:
-        raise ValueError(f"{label('cash')} must be > 0, not {cash!r}")
+        raise ValueError(f"{name('cash')} must be > 0, not {cash!r}")
     for key, value in (("commission", commission), ("commission_per_share", commission_per_share), ("slippage", slippage)):
         unit, example, ceiling = COST_UNITS[key]
         if value < 0:
-            raise ValueError(f"{label(key)} must be >= 0, not {value!r} ({unit}, e.g. {example})")
+            raise ValueError(f"{name(key)} must be >= 0, not {value!r} ({unit}, e.g. {example})")
         if value > ceiling:
             if key == "commission_per_share":
                 meaning, hint = f"{value:g} a share", "cents typed as money? divide by 100"
             else:
                 meaning, hint = f"{value:.0%}", "a percentage? divide by 100; basis points? divide by 10,000"
             raise ValueError(
-                f"{label(key)} {value:g} is above its ceiling {ceiling:g}: it is {unit} (e.g. {example}), "
+                f"{name(key)} {value:g} is above its ceiling {ceiling:g}: it is {unit} (e.g. {example}), "
                 f"so {value:g} means {meaning} ({hint})"
             )
 

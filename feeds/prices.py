@@ -57,8 +57,11 @@ def load_prices(symbols, start=None, end=None, source: str = "bundled", cache_di
     frames, sources, whole, paths = {}, {}, {}, {}
     for sym in symbols:
         path = folder / f"{sym}.csv"
+        if tag == "csv" and path.exists() and not path.is_file():
+            kind = "a folder" if path.is_dir() else "not a regular file (a pipe, device or socket)"
+            raise DataError(f"{sym} ({source!r}): {path} is {kind}; it must be a CSV file of daily bars")
         if tag == "csv" and not path.is_file():
-            have = sorted(p.stem for p in folder.glob("*.csv"))
+            have = sorted(p.stem for p in folder.glob("*.csv") if p.is_file())
             raise DataError(f"unknown symbol {sym} for source {source!r}: no file {path} (found: {', '.join(have) or 'none'})")
         whole[sym], paths[sym] = read_csv_bars(path, sym), str(path)
         sources[sym] = f"bundled:{path.name}" if tag == "bundled" else f"csv:{path}"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,23 @@ COLUMNS = PRICE_COLUMNS + ("Volume",)
 def _row(frame: pd.DataFrame, pos: int) -> str:
     """Human row number in the file: header is line 1, so data row ``pos`` is line ``pos + 2``."""
     return f"row {pos + 2} ({frame.index[pos].date()})"
+
+
+_UTC_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
+
+
+def _parse_dates(texts: pd.Index, where: str) -> pd.DatetimeIndex:
+    """The Date column as a DatetimeIndex (NaT where not a date). Dates with UTC offsets keep their own wall-clock
+    date, as a column with one offset does: a file whose offsets change (EST -05:00 / EDT -04:00, written from a
+    New York time index) reads the same dates, not an error from pandas that names no file."""
+    try:
+        return pd.DatetimeIndex(pd.to_datetime(texts, format="ISO8601", errors="coerce"))
+    except ValueError:  # mixed time zones
+        wall = pd.Index([_UTC_OFFSET.sub("", str(t).strip()) for t in texts])
+        try:
+            return pd.DatetimeIndex(pd.to_datetime(wall, format="ISO8601", errors="coerce"))
+        except ValueError as exc:
+            raise DataError(f"{where}: column Date cannot be read as dates: {exc}") from None
 
 
 def validate_bars(frame: pd.DataFrame, symbol: str, origin: str) -> pd.DataFrame:
@@ -35,7 +53,7 @@ def validate_bars(frame: pd.DataFrame, symbol: str, origin: str) -> pd.DataFrame
     if isinstance(frame.index, pd.DatetimeIndex):
         index = frame.index
     else:
-        index = pd.DatetimeIndex(pd.to_datetime(frame.index, format="ISO8601", errors="coerce"))
+        index = _parse_dates(frame.index, where)
     if index.isna().any():
         pos = int(index.isna().nonzero()[0][0])
         raise DataError(f"{where}: column Date at row {pos + 2} is not a date (YYYY-MM-DD): {frame.index[pos]!r}")

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from engines.engine import RunError, RunResult, RunSettings, merged_params, resolve, run_one
-from feeds import CASH_FEED, DataError, FeedSet, first_session_of_next_month, load_prices, next_session
+from feeds import CASH_FEED, DataError, FeedSet, first_session_of_next_month, load_prices, next_session, nyse_sessions
 from feeds.calendar import as_date
 from signals import ratio as ratio_sig
 from strategies import Entry, registered
@@ -30,12 +30,14 @@ DATA_SYMBOLS = ("IWM", "SPY", "VIX")
 CASH_SYMBOLS = ("SGOV", "BIL")  # the cash sleeve: SGOV, or BIL for data that has no SGOV file
 
 
-def data_end(source: str, cache_dir=None, accept_bars=()) -> pd.Timestamp:
-    """The last session all feeds share: the earliest of the last rows of IWM, SPY, VIX and the cash sleeve.
+def data_span(source: str, cache_dir=None, accept_bars=()) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first and last sessions all feeds share: the latest first row of IWM, SPY and VIX, and the earliest last
+    row of IWM, SPY, VIX and the cash sleeve.
 
     Bundled data: its last bar; ``csv:DIR``: the last session every file has; yahoo: the last complete NYSE session
     (``feeds.yahoo`` never loads today's bar), or the cache's last row when Yahoo cannot be reached."""
     prices = load_prices(DATA_SYMBOLS, None, None, source=source, cache_dir=cache_dir, accept_bars=accept_bars)
+    first = max(frame.index[0] for frame in prices.frames.values())
     last = min(frame.index[-1] for frame in prices.frames.values())
     for symbol in CASH_SYMBOLS:
         try:
@@ -44,18 +46,34 @@ def data_end(source: str, cache_dir=None, accept_bars=()) -> pd.Timestamp:
             if symbol == CASH_SYMBOLS[-1]:
                 raise
             continue
-        return min(last, cash.frames[symbol].index[-1])
-    return last
+        return first, min(last, cash.frames[symbol].index[-1])
+    return first, last
 
 
-def signal_dates(start: str, source: str, cache_dir=None, as_of: str | None = None, accept_bars=()) -> tuple[str, str]:
+def data_end(source: str, cache_dir=None, accept_bars=()) -> pd.Timestamp:
+    """The last session all feeds share (``data_span``)."""
+    return data_span(source, cache_dir, accept_bars)[1]
+
+
+def signal_dates(start: str, source: str, cache_dir=None, as_of: str | None = None, accept_bars=(), *,
+                 history: int = 0) -> tuple[str, str]:
     """(start, end) of the data a signal needs: up to ``as_of`` (default: the data's last shared session), from
-    ``start`` or a year before the as-of date, whichever is earlier. DataError for an as-of date after the data."""
-    last = data_end(source, cache_dir, accept_bars)
+    ``start`` or a year before the as-of date, whichever is earlier, but not before the first session with
+    ``history`` sessions of data before it. DataError for an as-of date the data cannot serve, quoting only that date
+    and dates the data hold."""
+    data_first, last = data_span(source, cache_dir, accept_bars)
     end = last if as_of is None else as_date(as_of, "--as-of")
     if end > last:
         raise DataError(f"--as-of {end.date()} is after the last session the data hold ({last.date()}, source {source})")
-    first = min(as_date(start, "start"), end - pd.DateOffset(years=1))
+    sessions = nyse_sessions(data_first, last)
+    earliest = sessions[history] if history < len(sessions) else None
+    if earliest is None or end < earliest:
+        named = f"{end.date()}" if as_of is not None else f"{end.date()} (the data's last session)"
+        after = (f"the earliest is {earliest.date()}" if earliest is not None else
+                 f"the earliest is {history} sessions after {data_first.date()}")
+        raise DataError(f"--as-of {named} is too early: the signal needs {history} sessions of data before it and "
+                        f"IWM, SPY and VIX are all there from {data_first.date()} (source {source}); {after}")
+    first = max(min(as_date(start, "start"), end - pd.DateOffset(years=1)), earliest)
     return str(first.date()), str(end.date())
 
 

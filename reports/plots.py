@@ -277,8 +277,11 @@ def walkforward_figure(stitched: pd.Series, table: pd.DataFrame, metric: str, be
     top.legend(loc="upper left", fontsize=9)
     top.grid(alpha=0.3)
     x = range(len(table))
-    bottom.bar([i - 0.2 for i in x], table[f"in-sample {metric}"], width=0.4, label="in-sample best")
-    bottom.bar([i + 0.2 for i in x], table[f"out-of-sample {metric}"], width=0.4, label="out of sample")
+    for offset, column, label in ((-0.2, f"in-sample {metric}", "in-sample best"), (0.2, f"out-of-sample {metric}", "out of sample")):
+        values = pd.to_numeric(table[column], errors="coerce")  # n/a (e.g. a window too short to annualise): no bar
+        bottom.bar([i + offset for i in x], values.fillna(0.0), width=0.4, label=label)
+        for i in (i for i, v in zip(x, values) if v != v):
+            bottom.text(i + offset, 0, "n/a", ha="center", va="bottom", fontsize=8, color="grey")
     bottom.set_xticks(list(x), [p.split("..")[0][:4] for p in table["out-of-sample"]])
     bottom.set_xlabel("out-of-sample window (year it starts)")
     bottom.set_ylabel(metric)

@@ -79,6 +79,8 @@ def parse_grid(specs: list[str]) -> dict[str, list]:
             raise ConfigError(f"--grid {spec!r}: expected KEY=VALUES, e.g. lookback=21:252:21 or vix_level=25,30,off")
         key, values = spec.split("=", 1)
         key = key.strip().split(".")[-1]  # "rotation.lookback" is accepted too
+        if not key:
+            raise ConfigError(f"--grid {spec!r}: no parameter name before '='; expected KEY=VALUES, e.g. lookback=21:252:21")
         if key in grid:
             raise ConfigError(f"--grid {key} is given twice")
         grid[key] = parse_values(values, key)

@@ -72,6 +72,8 @@ class PortfolioStrategy(bt.Strategy):
       ``reason`` "scheduled" marks a planned rebalance (the published "trades"); others (e.g. "breaker",
       "vix", "stop") mark unscheduled ones.
     - ``rejected_orders``: orders the broker refused (Margin/Rejected).
+    - ``too_small``: one ``(datetime, feed, weight, portfolio value, price)`` per target weight that came to zero
+      whole shares of a feed not held (the money is too small to buy one share).
     - ``decisions``: one dict per decision with its inputs, starting with ``date`` (e.g. the rotation: date,
       iwm_return, spy_return, vix, asset, weights; the ratio strategies: date, ratio or z, event). The runner
       writes them to decisions.csv; a strategy that records none leaves it empty.
@@ -116,6 +118,7 @@ class PortfolioStrategy(bt.Strategy):
         self._same_month_before = float("-inf")  # bars before this are in the month of the last bar checked
         self.rejected_orders: list[bt.Order] = []
         self.rebalance_log: list[tuple] = []
+        self.too_small: list[tuple] = []
         self.decisions: list[dict] = []
 
     # -- parameters ----------------------------------------------------------------------------------------
@@ -264,6 +267,8 @@ class PortfolioStrategy(bt.Strategy):
                 continue
             price = _price(data, at)
             target = math.trunc(weight * value / price)
+            if weight and not target and not current:  # e.g. 10 of cash and a 150 share: bought nothing, say so
+                self.too_small.append((self.now(), name, weight, value, price))
             if target != current:
                 deltas.append((data, target - current, price))
         deltas = self._fit_cash(deltas)
@@ -358,8 +363,11 @@ def check_number(strategy: bt.Strategy, name: str, *, lo: float | None = None, h
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         raise ValueError(f"{cls}: parameter {name} must be a number, not {value!r}")
-    if integer and int(value) != value:
-        raise ValueError(f"{cls}: parameter {name} must be a whole number, not {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{cls}: parameter {name} must be a finite number, not {value!r} (None/off for no value)")
+    if integer and not isinstance(value, int):  # 63.0 or 1e2 would fail deep inside Backtrader: refused here, by name
+        hint = f" (write {int(value)})" if value == int(value) else ""
+        raise ValueError(f"{cls}: parameter {name} must be a whole number, not {value!r}{hint}")
     if lo is not None and (value <= lo if lo_open else value < lo):
         raise ValueError(f"{cls}: parameter {name} must be {'>' if lo_open else '>='} {lo}, not {value!r}")
     if hi is not None and value > hi:
