@@ -13,7 +13,7 @@ import tomllib
 
 from engines.engine import RunError
 from engines.executors import TaskError
-from engines.params import ConfigError
+from engines.params import ConfigError, format_param
 from feeds import DataError
 from strategies import registered
 
@@ -42,11 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """Each registered run: name, kind, class and description, then every parameter with its default (the entry's
+    preset, else the class's) and what the strategy's own checks allow."""
     for module in args.module:
         load_module(module)
-    for name, entry in registered().items():
+    for name, entry in sorted(registered().items(), key=lambda item: item[1].benchmark):  # strategies first
         kind = "benchmark" if entry.benchmark else "strategy"
-        print(f"{name:22s} {kind:10s} {entry.cls.__name__}{'(' + ', '.join(f'{k}={v!r}' for k, v in entry.params.items()) + ')' if entry.params else ''}  {entry.description}")
+        print(f"{name} ({kind}, {entry.cls.__name__}): {entry.description}")
+        defaults = {**dict(entry.cls.params._getitems()), **entry.params}
+        ranges = entry.cls.param_ranges(entry.params) if hasattr(entry.cls, "param_ranges") else {}
+        for key, value in defaults.items():
+            if not key.startswith("_"):
+                print(f"    {key:18s} {format_param(value) if not isinstance(value, dict) else value!s:28s} {ranges.get(key, '')}".rstrip())
+    print("\nSet a parameter with --param NAME.KEY=VALUE (off = no value); sweep it with --grid KEY=VALUES.")
     return 0
 
 

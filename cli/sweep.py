@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 
 from engines.engine import COMPARISON_COLUMNS
@@ -47,6 +48,24 @@ def max_combinations(args, section: dict, engine: str = "backtrader") -> int:
     return value
 
 
+def metric_column(name: str, label: str = "--metric", columns=COMPARISON_COLUMNS) -> str:
+    """The comparison column ``name`` means: the column itself, or its name without the unit in any case
+    ("sharpe" -> "Sharpe", "cagr" -> "CAGR [%]", "max_drawdown" -> "Max drawdown [%]"), or the one column it starts.
+    ConfigError naming ``label`` for an unknown or ambiguous name ("s": Sharpe, Sortino, Switches per year)."""
+    def plain(text: str) -> str:
+        return re.sub(r"[\s_-]+", " ", re.sub(r"\[.*?\]", "", str(text))).strip().lower()
+
+    if name in columns:
+        return name
+    wanted = plain(name)
+    for found in ([c for c in columns if plain(c) == wanted], [c for c in columns if wanted and plain(c).startswith(wanted)]):
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise ConfigError(f"{label} {name!r} is ambiguous: it could be {', '.join(found)}")
+    raise ConfigError(f"{label} {name!r} is not one of: {', '.join(columns)} (the unit and case may be left out: sharpe, cagr)")
+
+
 def escape_help(text: str) -> str:
     """``text`` safe inside an argparse help string (argparse %-formats help: "CAGR [%]" would crash --help)."""
     return text.replace("%", "%%")
@@ -68,7 +87,8 @@ def add_subcommand(subparsers, parents: dict) -> None:
     parser.add_argument("--strategy", help="registered strategy to sweep (default: rotation, or [sweep] strategy)")
     parser.add_argument("--grid", action="append", default=[], metavar="KEY=VALUES",
                         help="parameter values, repeatable: KEY=START:STOP:STEP or KEY=V1,V2,off")
-    parser.add_argument("--metric", help=f"metric of the heatmap (default: {escape_help(DEFAULT_METRIC)})")
+    parser.add_argument("--metric", help=f"metric of the heatmap, a comparison column; the unit and case may be left out, "
+                                         f"e.g. sharpe, cagr (default: {escape_help(DEFAULT_METRIC)})")
     parser.add_argument("--x", help="heatmap x parameter (default: the first grid key)")
     parser.add_argument("--y", help="heatmap y parameter (default: the second grid key)")
     parser.add_argument("--output", help=f"output folder (default: {DEFAULT_OUTPUT})")
@@ -107,8 +127,7 @@ def sweep_options(args, config: dict, section_name: str = "sweep") -> dict:
     options["metric"] = options["metric"] or DEFAULT_METRIC
     options["executor"] = options["executor"] or "local"
     options["output"] = output_folder(options["output"], origin(args, "output", section_name), getattr(args, "default_output", DEFAULT_OUTPUT))
-    if options["metric"] not in COMPARISON_COLUMNS:
-        raise ConfigError(f"--metric {options['metric']!r} is not one of: {', '.join(COMPARISON_COLUMNS)}")
+    options["metric"] = metric_column(options["metric"], origin(args, "metric", section_name))
     return options
 
 

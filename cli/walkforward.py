@@ -21,7 +21,7 @@ def add_subcommand(subparsers, parents: dict) -> None:
                                    help="choose params in-sample, test them out of sample, stitch the results")
     parser.add_argument("--strategy", help="registered strategy (default: rotation)")
     parser.add_argument("--grid", action="append", default=[], metavar="KEY=VALUES", help="as for sweep")
-    parser.add_argument("--metric", help=f"metric that picks the in-sample best (default: {escape_help(DEFAULT_METRIC)}; higher is better)")
+    parser.add_argument("--metric", help=f"metric that picks the in-sample best, as for sweep (default: {escape_help(DEFAULT_METRIC)}; higher is better)")
     parser.add_argument("--in-sample", type=int, help="in-sample years (default: 5)")
     parser.add_argument("--out-of-sample", type=int, help="out-of-sample years (default: 1)")
     parser.add_argument("--anchored", action="store_true", help="in-sample always from the start (default: rolling)")

@@ -6,3 +6,7 @@ from .base import PortfolioStrategy, check_choice, check_number, whole_or_zero
 from .registry import Entry, get, load_user_module, register, registered
 
 __all__ = ["Entry", "PortfolioStrategy", "check_choice", "check_number", "get", "load_user_module", "register", "registered", "whole_or_zero"]
+
+# The built-in runs register in the comparison's row order (registry.BUILTIN_ORDER: the published rotation, the ratio
+# strategies, the benchmarks) whichever of their modules is imported first.
+from . import rotation, ratio, benchmarks  # noqa: E402,F401  (isort: skip)

@@ -88,6 +88,8 @@ class PortfolioStrategy(bt.Strategy):
     # The signal chart whose levels the strategy's entries and exits are read against ("SPY/IWM": the SPY/IWM
     # ratio chart of the comparison marks its non-scheduled fills); None: its fills are on no shared signal chart.
     signal_chart: str | None = None
+    # What a parameter checked by other means than check_number/check_choice allows, as text (``list`` shows it).
+    param_rules: dict[str, str] = {}
 
     @classmethod
     def param_values(cls, params: Mapping | None = None) -> dict:
@@ -101,6 +103,21 @@ class PortfolioStrategy(bt.Strategy):
         bare = object.__new__(cls)  # no Backtrader set-up: validate_params reads only ``self.p``
         bare.p = bare.params = SimpleNamespace(**cls.param_values(params))
         bare.validate_params()
+
+    @classmethod
+    def param_ranges(cls, params: Mapping | None = None) -> dict[str, str]:
+        """What ``validate_params`` allows for each parameter it checks with ``check_number``/``check_choice``, as
+        text ("whole number >= 1", "open | close"), read from the checks themselves at ``params`` (defaults for
+        missing keys), overridden by the class's ``param_rules`` (for rules the checks cannot say, e.g. relative to
+        another parameter); a parameter checked otherwise is absent."""
+        bare = object.__new__(cls)
+        bare.p = bare.params = SimpleNamespace(**cls.param_values(params))
+        bare._param_ranges = {}
+        try:
+            bare.validate_params()
+        except (ValueError, AttributeError, TypeError, KeyError):
+            pass  # the ranges read so far stand
+        return {**bare._param_ranges, **cls.param_rules}
 
     @classmethod
     def history_needed(cls, params: Mapping) -> int:
@@ -357,6 +374,15 @@ def _close_line(data, price: str):
 def check_number(strategy: bt.Strategy, name: str, *, lo: float | None = None, hi: float | None = None,
                  integer: bool = False, allow_none: bool = False, lo_open: bool = False) -> None:
     """Raise ValueError naming ``name`` when the strategy's param is not a number in [lo, hi] (or (lo, hi] with lo_open)."""
+    ranges = getattr(strategy, "_param_ranges", None)
+    if ranges is not None:  # PortfolioStrategy.param_ranges is reading the checks
+        if lo is not None and hi is not None:
+            bounds = f" in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
+        elif lo is not None or hi is not None:
+            bounds = f" {'>' if lo_open else '>='} {lo:g}" if lo is not None else f" <= {hi:g}"
+        else:
+            bounds = ""
+        ranges[name] = f"{'whole number' if integer else 'number'}{bounds}{', or off' if allow_none else ''}"
     value = getattr(strategy.p, name)
     cls = type(strategy).__name__
     if value is None and allow_none:
@@ -374,8 +400,16 @@ def check_number(strategy: bt.Strategy, name: str, *, lo: float | None = None, h
         raise ValueError(f"{cls}: parameter {name} must be <= {hi}, not {value!r}")
 
 
+def format_choice(value) -> str:
+    """A choice as the command line writes it: true/false, names unquoted."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def check_choice(strategy: bt.Strategy, name: str, choices) -> None:
     """Raise ValueError naming ``name`` when the strategy's param is not one of ``choices``."""
+    ranges = getattr(strategy, "_param_ranges", None)
+    if ranges is not None:
+        ranges[name] = " | ".join(format_choice(c) for c in choices)
     value = getattr(strategy.p, name)
     if value not in choices:
         raise ValueError(f"{type(strategy).__name__}: parameter {name} must be one of {', '.join(map(repr, choices))}, not {value!r}")

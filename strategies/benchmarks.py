@@ -14,6 +14,7 @@ class FixedWeights(PortfolioStrategy):
     """
 
     params = (("weights", {"SPY": 1.0}), ("rebalance", "never"))
+    param_rules = {"weights": "feed -> weight in [0, 1], summing to <= 1"}
 
     def validate_params(self) -> None:
         super().validate_params()

@@ -168,6 +168,8 @@ class RatioMeanReversion(_RatioTrade):
     """
 
     params = (("zone_low", 2.13), ("zone_high", 2.35), ("target", 1.95), ("stop", 2.35), ("rearm", "below_zone_top"))
+    param_rules = {"target": "number < zone_low", "zone_low": "number in (target, zone_high)",
+                   "zone_high": "number in (zone_low, stop]", "stop": "number >= zone_high"}
 
     def validate_params(self) -> None:
         super().validate_params()
@@ -200,6 +202,7 @@ class RollingRatioMeanReversion(_RatioTrade):
     """
 
     params = (("lookback", 252), ("entry_z", 1.5), ("exit_z", 0.0), ("stop_z", None))
+    param_rules = {"exit_z": "number <= entry_z", "stop_z": "number > entry_z, or off"}
     signal_name = "z"
     history_params = ("lookback",)
 
