@@ -14,6 +14,7 @@ from engines.engine import RunSettings, check_params, resolve, warmup_for
 from engines.params import ConfigError, parse_param
 from feeds import FeedSet, prepare_feeds
 from feeds.cerebro import SIGNAL_ONLY, TRADED, check_costs
+from feeds.validate import parse_accepted
 from reports.cards import CASH_SYMBOLS
 
 from .config import load_config
@@ -173,9 +174,10 @@ def check_accepted_symbols(specs) -> None:
     """ConfigError for an ``--accept-bar`` (or config ``accept_bars``) naming a symbol no command reads: it would
     accept nothing, without a word."""
     read = (*TRADED, *SIGNAL_ONLY, *CASH_SYMBOLS)
+    parse_accepted(specs)  # a malformed entry: its own error first
     for spec in specs:
         symbol = str(spec).partition(":")[0].strip().upper()
-        if symbol and symbol not in read:
+        if symbol not in read:
             raise ConfigError(f"--accept-bar {spec}: no symbol {symbol} in the data a run reads ({', '.join(read)})")
 
 

@@ -169,7 +169,7 @@ def test_a_second_run_into_a_folder_being_written_is_refused(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["busy"]
 
 
-def test_a_module_run_repeats_from_its_own_folder(tmp_path, monkeypatch, capsys):
+def test_a_module_run_repeats_from_its_own_folder(tmp_path, monkeypatch, capsys, clean_registry):
     shutil.copy(ROOT / "examples" / "my_strategy.py", tmp_path / "mine.py")
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "first"
@@ -197,7 +197,7 @@ def test_metric_names_without_units_in_any_case(given, column, tmp_path, capsys)
     assert f"top 10 by {column}:" in out
 
 
-def test_list_shows_parameters_defaults_and_ranges(capsys):
+def test_list_shows_parameters_defaults_and_ranges(capsys, clean_registry):
     code, out, _ = run(["list", "--module", str(ROOT / "examples" / "trend_filter.py")], capsys)
     assert code == 0
     blocks = {b.split(" (")[0]: b for b in out.split("\n") if b and not b.startswith(" ")}
