@@ -12,7 +12,7 @@ from pathlib import Path
 
 from engines.engine import RunSettings, check_params, resolve, warmup_for
 from engines.params import ConfigError, parse_param
-from feeds import FeedSet, prepare_feeds
+from feeds import FEED_NAMES, FeedSet, prepare_feeds
 from feeds.cerebro import SIGNAL_ONLY, TRADED, check_costs
 from feeds.validate import parse_accepted
 from reports.cards import CASH_SYMBOLS
@@ -111,6 +111,8 @@ def resolve_run(args: argparse.Namespace) -> tuple[RunSettings, dict]:
                     slippage=settings.slippage, label=lambda key: origin(args, key))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    if settings.benchmark not in FEED_NAMES:
+        raise ConfigError(f"{origin(args, 'benchmark')} {settings.benchmark}: not a feed; the feeds are {', '.join(FEED_NAMES)}")
     if run.get("jobs") is not None and run["jobs"] < 1:
         raise ConfigError(f"{origin(args, 'jobs')} must be >= 1, not {run['jobs']}")
     modules = [load_module(spec, f"config file {args.config}: [run] modules: {spec}", relative_to=Path(args.config).parent)
@@ -193,6 +195,10 @@ def load_feeds(settings: RunSettings, config: dict, runs=()) -> FeedSet:
     print(feeds.coverage().to_string(), file=sys.stderr)
     for note in feeds.notes:
         print(f"note: {note}", file=sys.stderr)
+    for symbol, day in sorted(parse_accepted(config["run"].get("accept_bars", ()))):
+        if not any(f"--accept-bar {symbol}:{day.date()}" in note for note in feeds.notes):
+            print(f"note: --accept-bar {symbol}:{day.date()} accepts nothing: the data checks flag no {symbol} bar on "
+                  "that day among the sessions this run reads", file=sys.stderr)
     return feeds
 
 
