@@ -72,7 +72,8 @@ def cmd_walkforward(args) -> int:
         benchmark = buy_and_hold(feeds, settings.benchmark, stitched.index, settings.cash)
         write_stitched(stitched, benchmark, output / "walkforward_equity.csv")
         write_run_tables(output, runs, drop=feeds.signal_only)
-        plot_walkforward(stitched, table, options["metric"], output / "walkforward.png", benchmark)
+        plot_walkforward(stitched, table, options["metric"], output / "walkforward.png", benchmark,
+                         strategy=options["strategy"], grid=options["grid"])
         write_report(output, walkforward_report(table, stitched, benchmark, facts, options["strategy"],
                                                 options["metric"], settings, feeds, engine=options["engine"]))
         run.commit(feeds.sources)

@@ -289,7 +289,25 @@ def save_plot(cerebro, strategy, entry: Entry, params: dict, feeds: FeedSet, pat
     from .btplot import backtrader_title, save_backtrader_plot
 
     save_backtrader_plot(cerebro, path, start=feeds.start.date(), strategy=strategy,
-                         title=backtrader_title(entry.name, params, feeds.start, feeds.end))
+                         title=backtrader_title(entry.name, params, feeds.start, feeds.end), **feed_labels(feeds))
+
+
+def feed_labels(feeds: FeedSet) -> dict:
+    """What a feed's plot panel must say about the data behind it, from the feeds' notes: ``feed_notes`` (feed ->
+    "cash sleeve: BIL 2007-05-30..2020-05-31 (and the splice day 2020-06-01), SGOV after it") and ``feed_marks``
+    (feed -> [(splice day, "BIL | SGOV")]) for the cash sleeve, whose one feed holds BIL before SGOV's first bar."""
+    import re
+
+    notes, marks = {}, {}
+    for name in feeds.bars:
+        prefix = f"{name} (cash sleeve): "
+        for note in feeds.notes:
+            if note.startswith(prefix):
+                notes[name] = "cash sleeve: " + note[len(prefix):].replace(", joined without a jump", "")
+                splice = re.search(r"splice day (\d{4}-\d{2}-\d{2})", note)
+                if splice:
+                    marks[name] = [(pd.Timestamp(splice.group(1)), f"BIL before | {name} from {splice.group(1)}")]
+    return {"feed_notes": notes, "feed_marks": marks}
 
 
 @dataclass(frozen=True)

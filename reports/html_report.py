@@ -155,12 +155,14 @@ def walkforward_report(table: pd.DataFrame, stitched: pd.Series, benchmark: pd.S
                          yaxis=dict(type="log", title="Portfolio value"))
     years = [(p.split("..")[0][:4], p.split("..")[1][:4]) for p in table["out-of-sample"]]
     windows = [first if first == last else f"{first}-{last}" for first, last in years]
+    if "chosen params" in table.columns:  # each window with the parameters chosen for it
+        windows = [f"{w}<br>{_text(p)}" for w, p in zip(windows, table["chosen params"])]
     bars = go.Figure([
         go.Bar(x=windows, y=table[f"in-sample {metric}"], name="in-sample best"),
         go.Bar(x=windows, y=table[f"out-of-sample {metric}"], name="out of sample"),
     ])
-    bars.update_layout(title=f"{metric}: in-sample best vs out of sample, per window", barmode="group",
-                       xaxis=dict(title="out-of-sample window", type="category"), yaxis=dict(title=metric))
+    bars.update_layout(title=f"{metric}: in-sample best vs out of sample, per window, with the parameters chosen", barmode="group",
+                       xaxis=dict(title="out-of-sample window and chosen parameters", type="category"), yaxis=dict(title=metric))
     summary = pd.DataFrame({"value": facts}).rename_axis("summary")
     sections = [
         _section("Summary", html_table(summary)),

@@ -11,10 +11,13 @@ import matplotlib.ticker
 import pandas as pd
 
 from engines.btplot import save_png
+from engines.money import money_label, money_ticks
 from engines.engine import COMPARISON_COLUMNS, RunResult
 from feeds import CASH_FEED, FeedSet
 from feeds.atomic import atomic_write
 from research.sweep import heatmap_grid
+
+from .palette import holding_colour, run_colours
 
 NEWSLETTER_LEVELS = {"zone low 2.13": 2.13, "zone high / stop 2.35": 2.35, "target 1.95": 1.95}
 
@@ -90,67 +93,72 @@ def spy_iwm_ratio(feeds: FeedSet) -> pd.Series:
     return (spy / iwm).loc[feeds.start:feeds.end].rename("SPY / IWM")
 
 
-def _colours(names) -> dict[str, str]:
-    palette = matplotlib.colormaps["tab10"].colors
-    return {name: palette[i % len(palette)] for i, name in enumerate(names)}
+def money_axis(ax, low: float, high: float) -> None:
+    """A log y-axis from ``low`` to ``high`` with money ticks ($80k, $100k, $200k; ``engines.money``), no minor labels."""
+    ax.set_yscale("log")
+    ticks = money_ticks(low, high)
+    ax.yaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: money_label(value)))
+    ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
 
 
 def comparison_figure(results: Sequence[RunResult], path: str | Path | None = None, *, allocation_of: str = "rotation", show: bool = False):
-    """Equity curves (log scale; ``allocation_of`` and the benchmarks bold, the rest thin), one small drawdown
-    panel per run, and the allocation over time of ``allocation_of`` with its legend outside the bands."""
+    """Equity curves (log scale, money ticks), one small drawdown panel per run, and, when ``allocation_of`` ran,
+    its allocation over time with the legend outside the bands. Every run is drawn alike in its own colour
+    (``palette.run_colour``, as in report.html); panels are laid out in inches, so no band is left empty."""
     import matplotlib.pyplot as plt
 
     shown = [r for r in results if len(r.equity)]
-    standout = standout_runs(shown, allocation_of)
-    colours = _colours([r.name for r in shown])
+    colours = run_colours([r.name for r in shown])
     main = next((r for r in shown if r.name == allocation_of), None)
     cols = 2 if len(shown) > 1 else 1
     dd_rows = math.ceil(len(shown) / cols)
-    rows = [3.2] + [1.1] * dd_rows + ([1.6] if main is not None else [])
-    fig = plt.figure(figsize=(15, 1.2 + 1.55 * sum(rows)))
-    grid = fig.add_gridspec(len(rows), cols, height_ratios=rows, hspace=0.55, wspace=0.12, left=0.06, right=0.83,
-                            top=0.97, bottom=0.03)
-    top = fig.add_subplot(grid[0, :])
-    for r in sorted(shown, key=lambda r: r.name in standout):  # prominent lines drawn last, on top
-        bold = r.name in standout
-        top.plot(r.equity.index, r.equity.values, label=r.name, color=colours[r.name],
-                 linewidth=2.0 if bold else 0.9, alpha=1.0 if bold else 0.45, zorder=3 if bold else 2)
-    top.set_yscale("log")
-    top.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
-    top.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
-    top.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    # (height, gap above) in inches, top to bottom; the gap holds the panel's title and the tick labels above it
+    panels = [(4.2, 0.45)] + [(1.25, 0.75)] * dd_rows + ([(1.8, 0.8)] if main is not None else [])
+    bottom_margin = 0.45
+    height = sum(h + g for h, g in panels) + bottom_margin
+    fig = plt.figure(figsize=(15, height))
+    left, width = 0.065, 0.77
+    boxes, top_edge = [], height
+    for h, g in panels:
+        top_edge -= g + h
+        boxes.append((top_edge / height, h / height))
+    top = fig.add_axes((left, boxes[0][0], width, boxes[0][1]))
+    for r in shown:
+        top.plot(r.equity.index, r.equity.values, label=r.name, color=colours[r.name], linewidth=1.5)
+    money_axis(top, min(float(r.equity.min()) for r in shown), max(float(r.equity.max()) for r in shown))
     top.set_ylabel("Portfolio value (log)")
     # an equity curve starts with the starting value on the session before the first measured one
     start, end = shown[0].equity.index[min(1, len(shown[0].equity) - 1)], shown[0].equity.index[-1]
-    top.set_title(f"Equity curves, {start.date()} .. {end.date()} (bold: {', '.join(sorted(standout)) or 'none'})", loc="left")
-    handles, labels = top.get_legend_handles_labels()
-    order = sorted(range(len(labels)), key=lambda i: [r.name for r in shown].index(labels[i]))
-    top.legend([handles[i] for i in order], [labels[i] for i in order], loc="upper left", bbox_to_anchor=(1.01, 1),
-               fontsize=9, frameon=False)
+    top.set_title(f"Equity curves, {start.date()} .. {end.date()}", loc="left")
+    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9, frameon=False)
     top.grid(alpha=0.3)
     floor = min(100 * (r.equity / r.equity.cummax() - 1).min() for r in shown)
     first_dd = None
+    gap = 0.045
+    panel_width = (width - gap * (cols - 1)) / cols
     for i, r in enumerate(shown):
-        ax = fig.add_subplot(grid[1 + i // cols, i % cols], sharex=top, sharey=first_dd)
+        y, h = boxes[1 + i // cols]
+        ax = fig.add_axes((left + (i % cols) * (panel_width + gap), y, panel_width, h), sharex=top, sharey=first_dd)
         first_dd = first_dd or ax
         dd = 100 * (r.equity / r.equity.cummax() - 1)
-        ax.fill_between(dd.index, dd.values, 0, color=colours[r.name], alpha=0.85 if r.name in standout else 0.45, linewidth=0)
+        ax.fill_between(dd.index, dd.values, 0, color=colours[r.name], alpha=0.7, linewidth=0)
         ax.set_title(f"{r.name}: max drawdown {dd.min():.1f}% ({dd.idxmin().date()})", loc="left", fontsize=9)
-        ax.set_ylim(floor * 1.08, 1)
+        ax.set_ylim(min(floor * 1.08, -1.0), 1)
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=8)
         if i % cols == 0:
             ax.set_ylabel("DD [%]", fontsize=8)
     if main is not None:
-        ax = fig.add_subplot(grid[-1, :], sharex=top)
+        y, h = boxes[-1]
+        ax = fig.add_axes((left, y, width, h), sharex=top)
         alloc = allocation_frame(main.weights)
         longs = alloc.clip(lower=0)
-        palette = _colours(["IWM", "SPY"] + [c for c in alloc.columns if c not in ("IWM", "SPY")])
         ax.stackplot(longs.index, *[longs[c].values for c in longs.columns], labels=list(longs.columns),
-                     colors=[palette[c] for c in longs.columns], alpha=0.85, step="post")
+                     colors=[holding_colour(c) for c in longs.columns], alpha=0.85, step="post")
         shorts = alloc.clip(upper=0)
         for c in shorts.columns[(shorts < -1e-9).any().to_numpy()]:
-            ax.fill_between(shorts.index, shorts[c].values, 0, step="post", color=palette[c], alpha=0.5, label=f"{c} short")
+            ax.fill_between(shorts.index, shorts[c].values, 0, step="post", color=holding_colour(c), alpha=0.5, label=f"{c} short")
         ax.set_ylim(min(-5.0, float(shorts.sum(axis=1).min()) * 1.05), 105)
         ax.set_ylabel("Weight [%]")
         ax.set_title(f"{allocation_of}: allocation over time", loc="left")
@@ -239,24 +247,36 @@ def heatmap_figure(table: pd.DataFrame, x: str, y: str, metric: str, title: str 
 
 
 def plot_walkforward(stitched: pd.Series, table: pd.DataFrame, metric: str, path: str | Path,
-                     benchmark: pd.Series | None = None) -> Path:
+                     benchmark: pd.Series | None = None, *, strategy: str | None = None, grid: dict | None = None) -> Path:
     """``walkforward_figure`` saved as PNG (atomically)."""
     import matplotlib.pyplot as plt
 
-    fig = walkforward_figure(stitched, table, metric, benchmark)
+    fig = walkforward_figure(stitched, table, metric, benchmark, strategy=strategy, grid=grid)
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
     return Path(path)
 
 
-def walkforward_figure(stitched: pd.Series, table: pd.DataFrame, metric: str, benchmark: pd.Series | None = None):
-    """Stitched out-of-sample equity (log, readable ticks) against a buy-and-hold line, the out-of-sample windows
-    shaded and the first in-sample window marked; below, each window's in-sample best next to its out-of-sample
-    figure."""
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker as ticker
+def grid_text(grid: dict | None) -> str:
+    """A grid as the command line writes it: "lookback=21,63 x vix_level=30,off"."""
+    from engines.params import format_param
 
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(14, 8.5), gridspec_kw={"height_ratios": [2.2, 1]})
+    return " x ".join(f"{k}={','.join(format_param(v) for v in values)}" for k, values in (grid or {}).items()) or "no grid"
+
+
+def walkforward_figure(stitched: pd.Series, table: pd.DataFrame, metric: str, benchmark: pd.Series | None = None, *,
+                       strategy: str | None = None, grid: dict | None = None):
+    """Stitched out-of-sample equity (log, money ticks) against a buy-and-hold line, the out-of-sample windows
+    shaded and the first in-sample window marked; below, each window's in-sample best next to its out-of-sample
+    figure, labelled with the parameters chosen in that window. The title names the strategy, the grid and the
+    metric that chose."""
+    import textwrap
+
+    import matplotlib.pyplot as plt
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(14, 9), gridspec_kw={"height_ratios": [2.2, 1.2]})
+    fig.suptitle(textwrap.fill(f"Walk-forward of {strategy or 'the strategy'}: grid {grid_text(grid)}; each window's "
+                               f"parameters chosen by the best in-sample {metric}", 120), x=0.01, ha="left", fontsize=11)
     top.plot(stitched.index, stitched.values, color="black", linewidth=1.4, label="stitched out of sample")
     if benchmark is not None:
         top.plot(benchmark.index, benchmark.values, color="tab:grey", linewidth=1.0, label=str(benchmark.name))
@@ -268,10 +288,8 @@ def walkforward_figure(stitched: pd.Series, table: pd.DataFrame, metric: str, be
     is_first, is_last = (pd.Timestamp(d) for d in table["in-sample"].iloc[0].split(".."))
     top.set_xlim(min(is_first, stitched.index[0]), stitched.index[-1])
     top.axvspan(is_first, is_last, color="tab:grey", alpha=0.12, linewidth=0, label="first in-sample window")
-    top.set_yscale("log")
-    top.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)))
-    top.yaxis.set_major_formatter(ticker.StrMethodFormatter("{x:,.0f}"))
-    top.yaxis.set_minor_formatter(ticker.NullFormatter())
+    curves = [stitched] + ([benchmark] if benchmark is not None else [])
+    money_axis(top, min(float(c.min()) for c in curves), max(float(c.max()) for c in curves))
     top.set_ylabel("Portfolio value (log)")
     top.set_title("Walk-forward: stitched out-of-sample equity (shaded bands: out-of-sample windows)", loc="left", pad=14)
     top.legend(loc="upper left", fontsize=9)
@@ -282,8 +300,10 @@ def walkforward_figure(stitched: pd.Series, table: pd.DataFrame, metric: str, be
         bottom.bar([i + offset for i in x], values.fillna(0.0), width=0.4, label=label)
         for i in (i for i, v in zip(x, values) if v != v):
             bottom.text(i + offset, 0, "n/a", ha="center", va="bottom", fontsize=8, color="grey")
-    bottom.set_xticks(list(x), [p.split("..")[0][:4] for p in table["out-of-sample"]])
-    bottom.set_xlabel("out-of-sample window (year it starts)")
+    chosen = table["chosen params"] if "chosen params" in table.columns else [""] * len(table)
+    bottom.set_xticks(list(x), [f"{p.split('..')[0][:4]}\n" + "\n".join(str(c).split(", ")) for p, c in
+                                zip(table["out-of-sample"], chosen)], fontsize=8 if len(table) <= 8 else 7)
+    bottom.set_xlabel("out-of-sample window (year it starts) and the parameters chosen in-sample for it")
     bottom.set_ylabel(metric)
     bottom.axhline(0, color="grey", linewidth=0.8)
     bottom.legend(fontsize=8)

@@ -137,6 +137,7 @@ class PortfolioStrategy(bt.Strategy):
         self.rebalance_log: list[tuple] = []
         self.too_small: list[tuple] = []
         self.decisions: list[dict] = []
+        self.feeds_read: set[str] = set()  # feeds read through the safe accessors (each gets a panel in the plot)
 
     # -- parameters ----------------------------------------------------------------------------------------
     def validate_params(self) -> None:
@@ -239,7 +240,9 @@ class PortfolioStrategy(bt.Strategy):
             names = [d._name for d in self.datas]
             if data not in names:
                 raise KeyError(f"{type(self).__name__}: no feed named {data!r}; feeds are {', '.join(names)}")
+            self.feeds_read.add(data)
             return self.getdatabyname(data)
+        self.feeds_read.add(getattr(data, "_name", ""))
         return data
 
     # -- orders --------------------------------------------------------------------------------------------

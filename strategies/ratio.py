@@ -23,7 +23,7 @@ class SpyIwmRatio(bt.Indicator):
     """SPY / IWM on raw closes (``raw_close`` line) or adjusted closes, in its own panel with horizontal levels."""
 
     lines = ("ratio",)
-    params = (("price", "raw"), ("levels", ()))
+    params = (("price", "raw"), ("levels", ()), ("names", ()))
     plotinfo = dict(subplot=True, plotname="SPY/IWM ratio")
     plotlines = dict(ratio=dict(color="black"))
 
@@ -31,7 +31,15 @@ class SpyIwmRatio(bt.Indicator):
         spy, iwm = self.data0, self.data1
         self.lines.ratio = close_line(spy, self.p.price) / close_line(iwm, self.p.price)
         self.plotinfo.plothlines = sorted(set(self.p.levels))
-        self.plotinfo.plotyticks = sorted(set(self.p.levels))  # equal levels (zone top = stop) share one label
+        self.plotinfo.hline_names = level_names(self.p.levels, self.p.names)  # equal levels share one label
+
+
+def level_names(levels, names) -> dict[float, str]:
+    """{level: "name1 / name2 value"} for a plot's level lines (levels that are equal share one label)."""
+    labels: dict[float, list[str]] = {}
+    for level, name in zip(levels, names):
+        labels.setdefault(level, []).append(name)
+    return {level: f"{' / '.join(found)} {level:g}" for level, found in labels.items()}
 
 
 class LogRatioZScore(bt.Indicator):
@@ -39,13 +47,14 @@ class LogRatioZScore(bt.Indicator):
     (``signals.ratio.trailing_zscores``; ``zscore_last`` bar by bar in ``next``), with its bands."""
 
     lines = ("z",)
-    params = (("price", "raw"), ("lookback", 252), ("bands", ()))
+    params = (("price", "raw"), ("lookback", 252), ("bands", ()), ("names", ()))
     plotinfo = dict(subplot=True, plotname="z-score of log(SPY/IWM)")
 
     def __init__(self) -> None:
         self._spy, self._iwm = close_line(self.data0, self.p.price), close_line(self.data1, self.p.price)
         self.addminperiod(self.p.lookback)
         self.plotinfo.plothlines = list(self.p.bands)
+        self.plotinfo.hline_names = level_names(self.p.bands, self.p.names)
 
     def next(self) -> None:
         size = self.p.lookback
@@ -182,7 +191,8 @@ class RatioMeanReversion(_RatioTrade):
     def __init__(self) -> None:
         super().__init__()
         self.ratio = SpyIwmRatio(self.spy, self.iwm, price=self.p.price,
-                                 levels=(self.p.target, self.p.zone_low, self.p.zone_high, self.p.stop))
+                                 levels=(self.p.target, self.p.zone_low, self.p.zone_high, self.p.stop),
+                                 names=("target", "zone low", "zone high", "stop"))
 
     def signal_value(self) -> float:
         last = self.ratios(1)
@@ -220,8 +230,9 @@ class RollingRatioMeanReversion(_RatioTrade):
 
     def __init__(self) -> None:
         super().__init__()
-        bands = [b for b in (self.p.entry_z, self.p.exit_z, self.p.stop_z) if b is not None]
-        self.z = LogRatioZScore(self.spy, self.iwm, price=self.p.price, lookback=self.p.lookback, bands=bands)
+        named = [(b, n) for b, n in ((self.p.entry_z, "entry"), (self.p.exit_z, "exit"), (self.p.stop_z, "stop")) if b is not None]
+        self.z = LogRatioZScore(self.spy, self.iwm, price=self.p.price, lookback=self.p.lookback,
+                                bands=[b for b, _ in named], names=[n for _, n in named])
 
     def start(self) -> None:
         super().start()

@@ -2,13 +2,15 @@
 traded feed, panels sized by what they show. Short periods keep these fast."""
 from __future__ import annotations
 
+import re
+
 import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
 from feeds import prepare_feeds
-from engines.engine import RunSettings, build_run, execute
+from engines.engine import RunSettings, build_run, execute, feed_labels
 from engines.btplot import backtrader_figure, backtrader_title, date_ticks
 
 START, END = "2019-06-01", "2021-06-30"
@@ -29,7 +31,7 @@ def figures(feeds):
             entry, params, cerebro = build_run(name, feeds, RunSettings(start=START, end=END), for_plot=True)
             strategy = execute(entry, cerebro)
             title = backtrader_title(name, params, feeds.start, feeds.end)
-            fig = backtrader_figure(cerebro, start=feeds.start.date(), title=title)
+            fig = backtrader_figure(cerebro, start=feeds.start.date(), title=title, **feed_labels(feeds))
             made[name] = (fig, {o.data._name for o in strategy._orders if o.executed.size}, params)  # Backtrader's own order book
         return made[name]
 
@@ -81,7 +83,8 @@ def test_backtrader_plot_panels_are_sized_by_kind(figures):
     heights = {}
     for ax in fig.axes:
         legend = ax.get_legend()
-        key = (legend.get_title().get_text() or legend.get_texts()[0].get_text().split(" close")[0]) if legend else None
+        title = legend.get_title().get_text() if legend else ""
+        key = (title if title and not title.startswith("cash sleeve") else legend.get_texts()[0].get_text().split(" close")[0]) if legend else None
         heights[key] = ax.get_position().height * fig.get_figheight()
     assert heights["Portfolio value"] >= 2.5  # inches: a value panel one can read
     assert heights["SPY"] >= 2.0 and heights["IWM"] >= 2.0
@@ -118,11 +121,14 @@ def test_rotation_relative_strength_panel_is_the_return_spread(feeds, raw_csv):
 def test_date_ticks_pick_calendar_boundaries():
     days = pd.bdate_range("2010-01-01", "2024-12-31")
     positions, labels = date_ticks(days)
-    assert labels[:3] == ["2011", "2012", "2013"] and len(labels) == 14
-    assert all(days[p].year != days[p - 1].year for p in positions)
+    assert labels[:3] == ["2010-01-01", "2011", "2012"] and labels[-1] == "2024" and len(labels) == 15
+    assert positions[0] == 0 and all(days[p].year != days[p - 1].year for p in positions[1:])
     short = pd.bdate_range("2021-01-04", "2021-06-30")
     _, labels = date_ticks(short)
-    assert labels == ["2021-02", "2021-03", "2021-04", "2021-05", "2021-06"]
+    assert labels == ["2021-01-04", "2021-02", "2021-03", "2021-04", "2021-05", "2021-06"]
+    # a boundary right after the first session is left out, not printed over it
+    positions, labels = date_ticks(pd.bdate_range("2010-12-28", "2012-06-30"))
+    assert labels[0] == "2010-12-28" and "2011-01" not in labels and positions[1] > 10
 
 
 def test_backend_is_not_switched_by_the_backtrader_import():
@@ -148,9 +154,16 @@ def test_comparison_figure_reads(results, feeds):
     try:
         top = fig.axes[0]
         assert f"{feeds.start.date()} .. {feeds.end.date()}" in top.get_title(loc="left")  # the measured period
-        widths = {line.get_label(): line.get_linewidth() for line in top.get_lines()}
-        assert widths["rotation"] > widths["ratio-pair"] and widths["buy-hold-spy"] > widths["ratio-rotation"]
-        assert len([t for t in top.get_yticklabels() if t.get_text()]) >= 3  # a log axis one can read
+        from reports.palette import run_colour
+
+        lines = {line.get_label(): line for line in top.get_lines()}
+        assert len({line.get_linewidth() for line in lines.values()}) == 1  # every run drawn alike
+        assert {name: matplotlib.colors.to_hex(line.get_color()) for name, line in lines.items()} == \
+            {r.name: run_colour(r.name) for r in results}  # the palette shared with report.html
+        fig.canvas.draw()
+        ticks = [t.get_text() for t in top.get_yticklabels() if t.get_text()]
+        assert len(ticks) >= 4 and all(re.fullmatch(r"\$[\d.]+[kM]?", t) for t in ticks)  # money on the log axis
+        assert _gaps_inches(fig) < 1.0  # no empty band between panels or at the bottom
         drawdowns = [ax for ax in fig.axes if ax.get_ylabel() == "DD [%]" or "max drawdown" in ax.get_title(loc="left")]
         assert len(drawdowns) == len(results)  # small multiples, one per run
         spy = next(r for r in results if r.name == "buy-hold-spy")
@@ -161,6 +174,27 @@ def test_comparison_figure_reads(results, feeds):
         assert legend.get_bbox_to_anchor().x0 >= allocation.get_window_extent().x1 - 1  # outside the bands
         labels = [t.get_text() for t in legend.get_texts()]
         assert "SGOV + cash" in labels and "cash" not in labels
+    finally:
+        plt.close(fig)
+
+
+def _gaps_inches(fig) -> float:
+    """The tallest vertical stretch of the figure (in inches) that no axes covers, below the top axes."""
+    spans = sorted((ax.get_position().y0, ax.get_position().y1) for ax in fig.axes)
+    covered, worst = 0.0, 0.0
+    for y0, y1 in spans:
+        worst = max(worst, y0 - covered)
+        covered = max(covered, y1)
+    return worst * fig.get_figheight()
+
+
+def test_comparison_figure_without_rotation_has_no_allocation_band(results):
+    from reports.plots import comparison_figure
+
+    fig = comparison_figure([r for r in results if r.name != "rotation"])
+    try:
+        assert not [ax for ax in fig.axes if "allocation" in ax.get_title(loc="left")]
+        assert _gaps_inches(fig) < 1.0
     finally:
         plt.close(fig)
 
@@ -212,18 +246,93 @@ def test_walkforward_figure_has_benchmark_windows_and_ticks(feeds):
     stitched = pd.Series([100_000 * 1.0004 ** i for i in range(len(index))], index=index)
     table = pd.DataFrame({"in-sample": ["2019-06-01..2019-12-31", "2019-06-01..2020-12-31"],
                           "out-of-sample": ["2020-01-01..2020-12-31", "2021-01-01..2021-06-30"],
+                          "lookback": [21, 63], "chosen params": ["lookback=21", "lookback=63"],
                           "in-sample CAGR [%]": [12.0, 9.0], "out-of-sample CAGR [%]": [5.0, -3.0]})
     benchmark = buy_and_hold(feeds, "SPY", index, 100_000)
     spy = feeds.bars["SPY"]["close"]
     assert benchmark.iloc[-1] == pytest.approx(100_000 * spy.loc[index[-1]] / spy.loc[index[0]])
-    fig = walkforward_figure(stitched, table, "CAGR [%]", benchmark)
+    fig = walkforward_figure(stitched, table, "CAGR [%]", benchmark, strategy="rotation", grid={"lookback": [21, 63]})
     try:
         top = fig.axes[0]
+        title = fig._suptitle.get_text().replace("\n", " ")
+        assert "rotation" in title and "lookback=21,63" in title and "CAGR [%]" in title  # strategy, grid, metric
+        bars = fig.axes[1]
+        assert [t.get_text() for t in bars.get_xticklabels()] == ["2020\nlookback=21", "2021\nlookback=63"]  # chosen
         assert "buy and hold SPY (total return)" in [line.get_label() for line in top.get_lines()]
         fig.canvas.draw()
         assert len([t for t in top.get_yticklabels() if t.get_text()]) >= 4
         shaded = [p for p in top.patches]
         assert len(shaded) == len(table) + 1  # each out-of-sample window and the first in-sample one
         assert [t.get_text() for t in top.texts] == ["OOS 2020", "OOS 2021"]
+    finally:
+        plt.close(fig)
+
+
+def _panel(fig, text: str):
+    return next(ax for ax in fig.axes if ax.get_legend() and (text in (ax.get_legend().get_title().get_text() or "")
+                                                            or ax.get_legend().get_texts()[0].get_text().startswith(text)))
+
+
+def test_backtrader_plot_drawdown_log_scales_legend_values_and_named_levels(figures, feeds):
+    fig, _, _ = figures("ratio-pair")
+    value = _panel(fig, "Portfolio value")
+    line = next(l for l in value.get_lines() if not l.get_label().startswith("_"))
+    values = pd.Series(line.get_ydata(), dtype=float).dropna()
+    # the drawdown panel: independently, the value line's fall from its running peak, in percent
+    drawdown = _panel(fig, "Drawdown [%]")
+    dd = pd.Series(next(l for l in drawdown.get_lines() if not l.get_label().startswith("_")).get_ydata(), dtype=float).dropna()
+    assert len(dd) == len(values) and abs(dd.min() - 100 * (values / values.cummax() - 1).min()) < 1e-6
+    assert drawdown.get_position().height < value.get_position().height
+    # legend values formatted: "value 116,688" style, never "value 116688.01"
+    label = value.get_legend().get_texts()[0].get_text()
+    assert re.fullmatch(r"value [\d,]+(\.\d\d)?", label) and ("," in label or float(label.split()[1]) < 1000)
+    # traded prices spanning more than x2 are on a log scale with round ticks
+    iwm = _panel(fig, "IWM")
+    prices = feeds.bars["IWM"]["close"].loc[feeds.start:feeds.end]
+    assert prices.max() / prices.min() > 2 and iwm.get_yscale() == "log"
+    fig.canvas.draw()
+    assert len([t for t in iwm.get_yticklabels() if t.get_text()]) >= 4
+    # the ratio panel: ticks spread over the panel, every level line named
+    ratio = _panel(fig, "SPY/IWM ratio")
+    assert len(ratio.get_yticks()) >= 4 and not set(ratio.get_yticks()) <= {1.95, 2.13, 2.35}
+    names = {t.get_text() for t in ratio.texts}
+    assert {"target 1.95", "zone low 2.13", "zone high / stop 2.35"} <= names
+    # the cash panel says what it holds (BIL before SGOV's first bar, SGOV after)
+    assert "BIL" in _panel(fig, "cash sleeve").get_legend().get_title().get_text()
+
+
+def test_dense_fill_markers_shrink_and_stay_apart():
+    """mix-50-50 rebalances monthly: over 15 years its markers shrink so that neighbours do not merge."""
+    from engines.btplot import _size_markers
+
+    fig, ax = plt.subplots(figsize=(16, 3))
+    try:
+        x = list(range(0, 3600, 20))  # 180 markers
+        sparse, = ax.plot([10, 2000], [1, 1], marker="^", linestyle="", markersize=7)
+        dense, = ax.plot(x, [2] * len(x), marker="v", linestyle="", markersize=7)
+        _size_markers(fig, ax)
+        size = dense.get_markersize()
+        width_pt = ax.get_position().width * fig.get_figwidth() * 72
+        assert 3.0 <= size < 7.0 and size < width_pt / 182  # less than the room per marker
+        assert sparse.get_zorder() > 2  # drawn over the price line
+    finally:
+        plt.close(fig)
+
+
+def test_a_feed_the_strategy_reads_gets_a_panel(feeds, clean_registry):
+    """A user's strategy that reads VIX through the safe accessors gets a VIX panel (no declaration needed)."""
+    from strategies import PortfolioStrategy, register
+
+    @register("vix-reader-test", description="SPY when VIX < 25, else cash")
+    class VixReader(PortfolioStrategy):
+        def next_open(self) -> None:
+            if self.is_rebalance_day():
+                self.rebalance({"SPY": 1.0} if self.last_close("VIX") < 25 else {"SGOV": 1.0})
+
+    entry, params, cerebro = build_run("vix-reader-test", feeds, RunSettings(start=START, end=END), for_plot=True)
+    execute(entry, cerebro)
+    fig = backtrader_figure(cerebro, start=feeds.start.date())
+    try:
+        assert _panel(fig, "VIX")
     finally:
         plt.close(fig)
