@@ -158,9 +158,9 @@ def backtrader_figure(cerebro, *, strategy=None, start=None, title: str = "", wi
         is_data = isinstance(obj, bt.AbstractDataBase)
         _tidy_legend(ax, notes.get(obj._name) if is_data else obj.plotinfo.plotname)
         if is_data:  # Backtrader fixes the price range before the fill markers are drawn: let them in
-            _size_markers(fig, ax)
+            marked = _size_markers(fig, ax)
             ax.relim()
-            ax.set_ymargin(0.12 if kind == "traded" else 0.3)
+            ax.set_ymargin(0.12 if kind == "traded" else 0.3 if marked else 0.05)  # a small panel keeps markers whole
             ax.autoscale(enable=True, axis="y", tight=False)
             for day, text in marks.get(obj._name, ()):
                 _mark(ax, dates, day, text)
@@ -199,15 +199,16 @@ def _log_if_wide(ax, money: bool) -> None:
     ax.yaxis.set_label_position("right")
 
 
-def _size_markers(fig, ax) -> None:
+def _size_markers(fig, ax) -> bool:
     """Fill markers drawn over the lines and sized to their density: at most 7 pt, smaller where many markers
-    share the width (mix-50-50's monthly rebalances), so neighbours stay apart instead of merging into a band."""
+    share the width (mix-50-50's monthly rebalances), so neighbours stay apart instead of merging into a band.
+    True when the panel has a marker."""
     import numpy as np
 
     markers = [line for line in ax.get_lines() if line.get_marker() in ("^", "v")]
     count = sum(int(np.isfinite(np.asarray(line.get_ydata(), dtype=float)).sum()) for line in markers)
-    if not markers:
-        return
+    if not count:
+        return False
     width_px = ax.get_position().width * fig.get_figwidth() * fig.dpi
     spacing_pt = width_px / max(count, 1) * 72.0 / fig.dpi
     size = float(min(7.0, max(3.0, 0.8 * spacing_pt)))
@@ -215,6 +216,7 @@ def _size_markers(fig, ax) -> None:
         line.set_markersize(size)
         line.set_zorder(5)
         line.set_markeredgewidth(0.0 if size < 5 else 0.5)
+    return True
 
 
 def _name_levels(ax, indicator) -> None:

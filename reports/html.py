@@ -133,15 +133,17 @@ def _cell(column, value) -> str:
     return format_cell(str(column), value)
 
 
-def chart(fig, div_id: str, height: int = 420, *, title: str | None = None, legend: bool = True) -> str:
+def chart(fig, div_id: str, height: int = 420, *, title: str | None = None, legend: bool | str = True) -> str:
     """A plotly figure as a ``div.chart``: its title an HTML heading above it (never under plotly's toolbar), the
-    legend in a row below it, the figure's JSON put in the page's packed data by ``page`` (plotly.js itself is
+    legend in a row below it (``legend="above"``: above the plot on the left, clear of the toolbar on the right,
+    for charts whose x labels are tall), the figure's JSON put in the page's packed data by ``page`` (plotly.js itself is
     inlined once, packed). ``data-traces``: the traces drawn when the page opens (those hidden until their legend
     entry is clicked not counted)."""
     title = title if title is not None else (fig.layout.title.text or "")
+    place = (dict(orientation="h", x=0, xanchor="left", y=1.01, yanchor="bottom")
+             if legend == "above" else dict(orientation="h", x=0, xanchor="left", y=-0.08, yanchor="top"))
     fig.update_layout(title=None, height=height, margin=dict(l=70, r=20, t=28, b=40), template="plotly_white",
-                      hovermode=fig.layout.hovermode or "x unified", showlegend=legend if legend else False,
-                      legend=dict(orientation="h", x=0, xanchor="left", y=-0.08, yanchor="top"))
+                      hovermode=fig.layout.hovermode or "x unified", showlegend=bool(legend), legend=place)
     figure = json.loads(fig.to_json())
     figure["layout"].pop("template", None)  # one copy for the page (``page``)
     shown = sum(1 for trace in fig.data if trace.visible in (None, True))  # "legendonly" traces are not drawn

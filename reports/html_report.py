@@ -151,22 +151,25 @@ def walkforward_report(table: pd.DataFrame, stitched: pd.Series, benchmark: pd.S
         first, last = period.split("..")
         if i % 2 == 0:
             equity.add_vrect(x0=first, x1=last, fillcolor="#4c72b0", opacity=0.06, line_width=0)
+    low = min(float(stitched.min()), float(benchmark.min()))
+    high = max(float(stitched.max()), float(benchmark.max()))
     equity.update_layout(title="Stitched out-of-sample equity (shaded: alternate out-of-sample windows)",
-                         yaxis=dict(type="log", title="Portfolio value"))
+                         yaxis=money_axis(low, high))
     years = [(p.split("..")[0][:4], p.split("..")[1][:4]) for p in table["out-of-sample"]]
     windows = [first if first == last else f"{first}-{last}" for first, last in years]
     if "chosen params" in table.columns:  # each window with the parameters chosen for it
-        windows = [f"{w}<br>{_text(p)}" for w, p in zip(windows, table["chosen params"])]
+        windows = [f"{w}<br>" + "<br>".join(_text(p).split(", ")) for w, p in zip(windows, table["chosen params"])]
     bars = go.Figure([
         go.Bar(x=windows, y=table[f"in-sample {metric}"], name="in-sample best"),
         go.Bar(x=windows, y=table[f"out-of-sample {metric}"], name="out of sample"),
     ])
     bars.update_layout(title=f"{metric}: in-sample best vs out of sample, per window, with the parameters chosen", barmode="group",
-                       xaxis=dict(title="out-of-sample window and chosen parameters", type="category"), yaxis=dict(title=metric))
+                       xaxis=dict(title="out-of-sample window and chosen parameters", type="category", tickangle=0,
+                                  tickfont=dict(size=10)), yaxis=dict(title=metric))
     summary = pd.DataFrame({"value": facts}).rename_axis("summary")
     sections = [
         _section("Summary", html_table(summary)),
-        _section("Charts", chart(equity, "equity", 460), chart(bars, "windows", 360)),
+        _section("Charts", chart(equity, "equity", 460), chart(bars, "windows", 420, legend="above")),
         _section("Windows", html_table(table, index=False, param_columns=[
             c for c in table.columns if c not in ("in-sample", "out-of-sample", "chosen params")
             and not str(c).startswith(("in-sample ", "out-of-sample "))])),

@@ -126,9 +126,14 @@ def rolling_section(results) -> str:
                 series = figures[r.name][f"{kind} {label}"].dropna()
                 if len(series):
                     fig.add_trace(_line(go, series, r.name, 2))
+            if not fig.data:  # every run shorter than the window: nothing to draw
+                continue
             fig.update_layout(yaxis=dict(title=unit))
             charts.append(chart(fig, f"rolling-{'sharpe' if kind == 'Sharpe' else 'vol'}-{sessions}", 360,
                                 title=f"Rolling {label} ({sessions} sessions) {kind.lower() if kind != 'Sharpe' else 'Sharpe'}"))
+    if not charts:
+        charts.append(f'<p class="note">Every run is shorter than the shortest window ({min(WINDOWS.values())} '
+                      'sessions): no rolling figure.</p>')
     return section("Rolling Sharpe", '<div class="grid">' + "".join(charts) + "</div>",
                    '<p class="note">Sharpe: mean / standard deviation of session returns x sqrt(252) over the trailing '
                    'window (no risk-free rate); volatility: that standard deviation x sqrt(252).</p>')
