@@ -38,13 +38,13 @@ def add_limit_option(parser: argparse.ArgumentParser) -> None:
                              f"{MAX_FAST_COMBINATIONS:,} with --engine fast)")
 
 
-def max_combinations(args, section: dict, engine: str = "backtrader") -> int:
+def max_combinations(args, section: dict, engine: str = "backtrader", section_name: str = "sweep") -> int:
     """--max-combinations, else the config section's max_combinations, else the engine's ``default_limit``;
-    ConfigError if < 1."""
+    ConfigError if < 1, naming the option or the config file's key."""
     value = getattr(args, "max_combinations", None)
     value = section.get("max_combinations", default_limit(engine)) if value is None else value
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"--max-combinations must be a whole number >= 1, not {value!r}")
+        raise ConfigError(f"{origin(args, 'max_combinations', section_name)} must be a whole number >= 1, not {value!r}")
     return value
 
 
@@ -105,7 +105,8 @@ def sweep_options(args, config: dict, section_name: str = "sweep") -> dict:
     known = {"strategy", "grid", "metric", "x", "y", "output", "executor", "scheduler", "engine", "verify", "max_combinations"}
     unknown = sorted(set(section) - known)
     if unknown:
-        raise ConfigError(f"[sweep]: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise ConfigError(f"config file {getattr(args, 'config', None)}: [{section_name}] unknown key(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(sorted(known))}")
     grid = grid_from_config(section.get("grid", {}))
     grid.update(parse_grid(getattr(args, "grid", [])))
     options = {k: section.get(k) for k in known - {"grid", "max_combinations"}}
@@ -114,11 +115,11 @@ def sweep_options(args, config: dict, section_name: str = "sweep") -> dict:
             options[key] = getattr(args, key)
     options["engine"] = options["engine"] or "backtrader"
     if options["engine"] not in ENGINES:
-        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, not {options['engine']!r}")
-    options["max_combinations"] = max_combinations(args, section, options["engine"])
+        raise ConfigError(f"{origin(args, 'engine', section_name)} must be one of {', '.join(ENGINES)}, not {options['engine']!r}")
+    options["max_combinations"] = max_combinations(args, section, options["engine"], section_name)
     verify_count = options["verify"] or 0
     if isinstance(verify_count, bool) or not isinstance(verify_count, int) or verify_count < 0:
-        raise ConfigError(f"--verify must be a whole number >= 0, not {verify_count!r}")
+        raise ConfigError(f"{origin(args, 'verify', section_name)} must be a whole number >= 0, not {verify_count!r}")
     if verify_count and options["engine"] != "fast":
         raise ConfigError("--verify K re-runs a fast-engine sweep's best combinations on Backtrader: add --engine fast")
     options["verify"] = verify_count

@@ -39,7 +39,7 @@ def cmd_walkforward(args) -> int:
     unknown = sorted(set(section) - known - {"strategy", "grid", "metric", "output", "executor", "scheduler", "engine",
                                              "max_combinations"})
     if unknown:
-        raise ConfigError(f"[walkforward]: unknown key(s) {', '.join(unknown)}")
+        raise ConfigError(f"config file {args.config}: [walkforward] unknown key(s) {', '.join(unknown)}")
     options = sweep_options(args, {"sweep": {k: v for k, v in section.items() if k not in known}}, "walkforward")
     in_sample = args.in_sample if args.in_sample is not None else section.get("in_sample", 5)
     out_sample = args.out_of_sample if args.out_of_sample is not None else section.get("out_of_sample", 1)

@@ -45,6 +45,7 @@ def inputs(tmp_path_factory) -> dict:
     (base / "no_jobs.toml").write_text("[run]\njobs = 0\n")
     (base / "bom.toml").write_bytes(b'\xef\xbb\xbf[run]\nstart = "2019-06-03"\nend = "2019-06-28"\n')
     (base / "slashes.toml").write_text('[run]\nstart = "2019/06/03"\n')
+    (base / "sweep_limit.toml").write_text("[sweep]\nmax_combinations = 0\n")
     return {"base": str(base)}
 
 
@@ -84,6 +85,8 @@ CASES = [
     ("config commission", ["--config", "{base}/costly.toml", *JUNE, *ONE], 2, "config file {base}/costly.toml: [run] commission 2 is above"),
     ("config jobs", ["--config", "{base}/no_jobs.toml", *JUNE, "--strategies", "rotation"], 2,
      "config file {base}/no_jobs.toml: [run] jobs must be >= 1"),
+    ("config sweep key", ["sweep", "--grid", "lookback=21,63", "--config", "{base}/sweep_limit.toml", *JUNE], 2,
+     "config file {base}/sweep_limit.toml: [sweep] max_combinations must be a whole number >= 1, not 0"),
     ("option still named", ["--commission", "2", *JUNE, *ONE], 2, "--commission 2 is above"),
     ("config with a BOM", ["--config", "{base}/bom.toml", *ONE], 0, "Comparison, 2019-06-03 .. 2019-06-28"),
     ("--as-of too early", ["signal", "--as-of", "2000-06-01"], 2, "--as-of 2000-06-01 is too early"),
