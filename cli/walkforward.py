@@ -6,7 +6,7 @@ from reports.html_report import walkforward_report, write_report
 from reports.plots import plot_walkforward
 from reports.tables import format_table, write_run_tables, write_stitched, write_table
 from research.sweep import DEFAULT_METRIC, check_grid
-from research.walkforward import buy_and_hold, make_windows, summary, walkforward_runs
+from research.walkforward import WINDOW_FIGURES, buy_and_hold, make_windows, summary, walkforward_runs
 
 from .output import RunFolder
 from .run import check_params_used, load_feeds, print_written, resolve_run
@@ -61,7 +61,8 @@ def cmd_walkforward(args) -> int:
         facts = summary(table, stitched, options["metric"])
         print(f"\nWalk-forward of {options['strategy']} ({'anchored' if anchored else 'rolling'}, {in_sample}y in / {out_sample}y out; "
               f"in-sample search on the {options['engine']} engine, out-of-sample runs on backtrader):")
-        print(format_table(table, param_columns=list(options["grid"]), index=False))
+        extra = [f"{side} {f}" for f in WINDOW_FIGURES if f != options["metric"] for side in ("in-sample", "out-of-sample")]
+        print(format_table(table.drop(columns=extra, errors="ignore"), param_columns=list(options["grid"]), index=False))
         for key, value in facts.items():
             print(f"  {key}: {'n/a' if value != value else f'{value:,.2f}'}")
         write_table(table, output, "walkforward", {"strategy": options["strategy"], "in-sample engine": options["engine"],

@@ -170,7 +170,7 @@ def walkforward_report(table: pd.DataFrame, stitched: pd.Series, benchmark: pd.S
     sections = [
         _section("Summary", html_table(summary)),
         _section("Charts", chart(equity, "equity", 460), chart(bars, "windows", 420, legend="above")),
-        _section("Windows", html_table(table, index=False, param_columns=[
+        _section("Windows", html_table(table, index=False, pin=True, param_columns=[
             c for c in table.columns if c not in ("in-sample", "out-of-sample", "chosen params")
             and not str(c).startswith(("in-sample ", "out-of-sample "))])),
         _data_section(feeds),

@@ -21,6 +21,11 @@ from feeds import FeedSet
 from .sweep import DEFAULT_METRIC, check_grid, default_limit, evaluate
 
 
+# Besides the choosing metric, each window's table row gives these figures in-sample (the chosen combination's) and
+# out of sample, side by side.
+WINDOW_FIGURES = ("CAGR [%]", "Sharpe", "Max drawdown [%]")
+
+
 @dataclass(frozen=True)
 class Window:
     """One step: in-sample ``is_start..is_end`` chooses, out-of-sample ``oos_start..oos_end`` tests."""
@@ -92,7 +97,8 @@ def walkforward_runs(
     engine: str = "backtrader",
     max_combinations: int | None = None,
 ) -> tuple[pd.DataFrame, pd.Series, list[RunResult]]:
-    """Per-window table (periods, chosen params, in-sample and out-of-sample metric), the stitched OOS equity and
+    """Per-window table (periods, chosen params, in-sample and out-of-sample metric, then ``WINDOW_FIGURES`` in-sample
+    and out of sample), the stitched OOS equity and
     the out-of-sample runs (named "STRATEGY OOS_START..OOS_END").
 
     ``base_params`` are fixed parameters (from --param and the config) applied to every run, the grid on top.
@@ -123,7 +129,9 @@ def walkforward_runs(
     out = run_tasks(oos_task, oos_items, feeds, executor=executor, jobs=jobs, scheduler=scheduler, progress=bar)
     out = [replace(r, name=f"{entry.name} {w.oos_start.date()}..{w.oos_end.date()}") for r, w in zip(out, windows)]
     rows = []
-    for w, (params, score), metrics in zip(windows, chosen, (r.metrics for r in out)):
+    others = [f for f in WINDOW_FIGURES if f != metric]
+    for i, (w, (params, score), metrics) in enumerate(zip(windows, chosen, (r.metrics for r in out))):
+        best = in_sample[i][combos.index(params)]
         rows.append({
             "in-sample": f"{w.is_start.date()}..{w.is_end.date()}",
             "out-of-sample": f"{w.oos_start.date()}..{w.oos_end.date()}",
@@ -131,6 +139,7 @@ def walkforward_runs(
             "chosen params": ", ".join(f"{k}={format_param(v)}" for k, v in params.items()) or "(defaults)",
             f"in-sample {metric}": score,
             f"out-of-sample {metric}": metrics[metric],
+            **{f"{side} {f}": source.get(f) for f in others for side, source in (("in-sample", best), ("out-of-sample", metrics))},
         })
     stitched = stitch([r.equity for r in out], settings.cash)
     return pd.DataFrame(rows), stitched, out

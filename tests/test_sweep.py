@@ -99,9 +99,13 @@ def test_walkforward_oos_equals_single_runs_with_chosen_params():
     for _, row in table.iterrows():
         lookback = int(row["lookback"])
         start, end = row["in-sample"].split("..")
-        in_sample = {lb: run_one("rotation", feeds.window(start, end), settings, {"lookback": lb}).metrics["CAGR [%]"] for lb in (21, 126)}
-        assert lookback == max(in_sample, key=in_sample.get)
-        assert row["in-sample CAGR [%]"] == pytest.approx(in_sample[lookback])
+        in_sample = {lb: run_one("rotation", feeds.window(start, end), settings, {"lookback": lb}).metrics for lb in (21, 126)}
+        assert lookback == max(in_sample, key=lambda lb: in_sample[lb]["CAGR [%]"])
+        assert row["in-sample CAGR [%]"] == pytest.approx(in_sample[lookback]["CAGR [%]"])
+        assert row["in-sample Sharpe"] == pytest.approx(in_sample[lookback]["Sharpe"])  # the chosen one's other figures
+        oos_start, oos_end = row["out-of-sample"].split("..")
+        oos = run_one("rotation", feeds.window(oos_start, oos_end), settings, {"lookback": lookback}).metrics
+        assert row["out-of-sample Max drawdown [%]"] == pytest.approx(oos["Max drawdown [%]"])
     assert stitched.index[0] == pd.Timestamp("2017-12-29") and stitched.index[-1] == pd.Timestamp("2019-12-31")
     assert stitched.index.is_unique and stitched.iloc[0] == settings.cash
 
