@@ -46,6 +46,7 @@ def inputs(tmp_path_factory) -> dict:
     (base / "bom.toml").write_bytes(b'\xef\xbb\xbf[run]\nstart = "2019-06-03"\nend = "2019-06-28"\n')
     (base / "slashes.toml").write_text('[run]\nstart = "2019/06/03"\n')
     (base / "sweep_limit.toml").write_text("[sweep]\nmax_combinations = 0\n")
+    (base / "other_params.toml").write_text("[params.ratio-pair]\npair_size = 0.3\n")
     return {"base": str(base)}
 
 
@@ -103,6 +104,8 @@ CASES = [
     ("list --param", ["list", "--param", "rotation.lookback=5"], 2, "unrecognized arguments: --param"),
     ("--param not run", ["--param", "ratio-pair.pair_size=0.3", *JUNE, *ONE], 2,
      "--param ratio-pair.pair_size=0.3: strategy ratio-pair is not run by this command"),
+    ("config params not run", ["--config", "{base}/other_params.toml", *JUNE, *ONE], 0,
+     "note: config file {base}/other_params.toml: [params.ratio-pair] is not used: ratio-pair is not run by this command"),
     ("sweep --param not run", ["sweep", "--grid", "lookback=21,63", "--param", "ratio-pair.pair_size=0.3", *JUNE], 2,
      "strategy ratio-pair is not run by this command"),
     ("--accept-bar of a clean bar", ["--accept-bar", "IWM:2019-06-10", *JUNE, *ONE], 0,
