@@ -78,7 +78,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             comparison_figure(results, output / "comparison.png", show=args.show)
             ratio_figure(feeds, output / "spy_iwm_ratio.png", results=results, show=args.show)
         write_report(output, compare_report(results, settings, feeds, claims, claims_caveat(settings)))
-        run.commit(feeds.sources)
+        run.commit(feeds.sources, feeds.accepted_bars)
     print_written(run)
     return 0
 

@@ -265,8 +265,9 @@ class RunFolder:
         where = f" ({exc.filename})" if exc.filename else ""
         return OutputError(f"cannot write the output folder {self.target}: {exc.strerror or exc}{where}")
 
-    def commit(self, sources: dict[str, str] | None = None) -> list[Path]:
-        """Write ``run.json`` and swap the staging folder in; returns the files written, as paths under ``target``."""
+    def commit(self, sources: dict[str, str] | None = None, accepted_bars=()) -> list[Path]:
+        """Write ``run.json`` and swap the staging folder in; returns the files written, as paths under ``target``.
+        ``accepted_bars``: the flagged bars the run accepted (``FeedSet.accepted_bars``), listed in ``run.json``."""
         assert self.path is not None, "commit() outside the with block"
         try:
             written = sorted(p for p in self.path.rglob("*") if p.is_file() and p.name != MANIFEST)
@@ -274,6 +275,7 @@ class RunFolder:
                 "command": self.command,
                 "config": self.config,
                 "inputs": [describe_input(p) for p in input_files(sources or {})],
+                "accepted bars": list(accepted_bars),
                 "packages": package_versions(),
                 "started": self.started,
                 "finished": _now(),

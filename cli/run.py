@@ -10,7 +10,7 @@ from dataclasses import asdict, fields
 from datetime import date
 from pathlib import Path
 
-from engines.engine import RunSettings, check_params, resolve, warmup_for
+from engines.engine import RunSettings, check_params, resolve, signal_feeds_for, warmup_for
 from engines.params import ConfigError, parse_param
 from feeds import FEED_NAMES, FeedSet, prepare_feeds
 from feeds.cerebro import SIGNAL_ONLY, TRADED, check_costs
@@ -187,10 +187,13 @@ def load_feeds(settings: RunSettings, config: dict, runs=()) -> FeedSet:
     """Prepare the feeds once for the whole command, printing data coverage and notes to stderr.
 
     ``runs``: the (strategy name, params) pairs the command will run; the warm-up loaded is the most history
-    any of them needs (``engine.warmup_for``)."""
+    any of them needs (``engine.warmup_for``); a signal feed (VIX) is loaded only when one of them reads it
+    (``engine.signal_feeds_for``)."""
     check_accepted_symbols(config["run"].get("accept_bars", ()))
+    runs = list(runs)
     feeds = prepare_feeds(settings.start, settings.end, source=settings.source, cache_dir=config["run"].get("cache_dir"),
-                          warmup_sessions=warmup_for(runs), accept_bars=config["run"].get("accept_bars", ()))
+                          warmup_sessions=warmup_for(runs), accept_bars=config["run"].get("accept_bars", ()),
+                          **({"signal_feeds": signal_feeds_for(runs)} if runs else {}))
     print(f"Data {feeds.start.date()} .. {feeds.end.date()}:", file=sys.stderr)
     print(feeds.coverage().to_string(), file=sys.stderr)
     for note in feeds.notes:

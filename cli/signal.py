@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
 
-from engines.engine import history_needed, merged_params, resolve
+from engines.engine import history_needed, merged_params, resolve, signal_feeds_for
+from feeds.cerebro import TRADED
 from reports.cards import format_signal, signal_card, signal_dates
 
 from .run import check_params_used, iso_date, load_feeds, resolve_run
@@ -30,10 +32,13 @@ def cmd_signal(args: argparse.Namespace) -> int:
         as_of = iso_date(as_of, "--as-of" if args.as_of else "--end")
     runs = [(n, config["params"].get(n, {})) for n in names]
     history = max(history_needed(resolve(n), merged_params(resolve(n), p)) for n, p in runs)
-    start, end = signal_dates(settings.start, settings.source, config["run"].get("cache_dir"), as_of,
-                              config["run"].get("accept_bars", ()), history=history)
+    start, end, note = signal_dates(settings.start, settings.source, config["run"].get("cache_dir"), as_of,
+                                    config["run"].get("accept_bars", ()), history=history,
+                                    symbols=TRADED + signal_feeds_for(runs))
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     settings = replace(settings, start=start, end=end)
-    feeds = load_feeds(settings, config, [(n, config["params"].get(n, {})) for n in names])
+    feeds = load_feeds(settings, config, runs)
     cards = {name: signal_card(name, feeds, settings, config["params"].get(name)) for name in names}
     print(format_signal(cards, as_json=args.json))
     return 0

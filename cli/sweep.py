@@ -179,7 +179,7 @@ def cmd_sweep(args) -> int:
 
         write_report(output, sweep_report(table, options["strategy"], options["metric"], x, y, settings, feeds,
                                           engine=engine, verified=checked))
-        run.commit(feeds.sources)
+        run.commit(feeds.sources, feeds.accepted_bars)
     print_written(run)
     return 0
 

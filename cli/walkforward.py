@@ -77,7 +77,7 @@ def cmd_walkforward(args) -> int:
                          strategy=options["strategy"], grid=options["grid"])
         write_report(output, walkforward_report(table, stitched, benchmark, facts, options["strategy"],
                                                 options["metric"], settings, feeds, engine=options["engine"]))
-        run.commit(feeds.sources)
+        run.commit(feeds.sources, feeds.accepted_bars)
     print_written(run)
     return 0
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from feeds import FeedSet, build_cerebro, nyse_sessions
-from feeds.cerebro import DEFAULT_WARMUP_SESSIONS
+from feeds.cerebro import DEFAULT_WARMUP_SESSIONS, SIGNAL_ONLY
 from strategies import Entry, get
 
 COMPARISON_COLUMNS = (
@@ -125,6 +125,13 @@ def history_needed(entry: Entry, params: dict) -> int:
         raise RunError(f"strategy {entry.name!r} needs {needed:,} sessions of history{because}, more than any daily "
                        f"data holds (at most {MAX_HISTORY_SESSIONS:,} sessions, about 400 years)")
     return needed
+
+
+def signal_feeds_for(runs) -> tuple[str, ...]:
+    """The signal-only feeds any of ``runs`` ((name or Entry, params) pairs) reads (``PortfolioStrategy.signal_feeds``;
+    all of them for a strategy class that does not say)."""
+    read = {feed for entry in (resolve(n) for n, _ in runs) for feed in getattr(entry.cls, "signal_feeds", SIGNAL_ONLY)}
+    return tuple(feed for feed in SIGNAL_ONLY if feed in read)
 
 
 def warmup_for(runs) -> int:

@@ -18,6 +18,7 @@ from .calendar import as_date, nyse_sessions
 from .cash import CASH_FEED, SGOV_FIRST_BAR, splice_cash
 from .errors import DataError, SignalOnlyFeedError
 from .pandas_feed import TotalReturnData, adjusted_bars
+from .data_checks import ACCEPTED_NOTE
 from .prices import load_prices
 
 TRADED = ("IWM", "SPY")
@@ -87,6 +88,11 @@ class FeedSet:
     sources: dict[str, str]
     notes: tuple[str, ...] = field(default=())
     signal_only: tuple[str, ...] = SIGNAL_ONLY
+
+    @property
+    def accepted_bars(self) -> tuple[str, ...]:
+        """The notes on flagged bars accepted with ``accept_bars`` (``--accept-bar``): what was flagged and where."""
+        return tuple(note for note in self.notes if note.startswith(ACCEPTED_NOTE))
 
     @property
     def sessions(self) -> pd.DatetimeIndex:
@@ -173,8 +179,12 @@ def prepare_feeds(
     vix_max_fill: int = DEFAULT_VIX_MAX_FILL,
     cache_dir=None,
     accept_bars=(),
+    signal_feeds=SIGNAL_ONLY,
 ) -> FeedSet:
     """Load IWM, SPY, VIX and the cash sleeve from ``source`` and align them on NYSE sessions.
+
+    ``signal_feeds``: the signal-only feeds the run reads (default all: VIX). One no strategy reads is neither
+    loaded nor required (a ratio run needs no VIX file); the FeedSet then has no such feed, and a note says so.
 
     ``warmup_sessions`` sessions before ``start`` are included as indicator history when the traded ETFs
     have them (fewer, with a note, when they start later). Each feed is read only for the sessions it serves
@@ -193,7 +203,11 @@ def prepare_feeds(
     history = nyse_sessions(measured[0] - pd.Timedelta(days=int(warmup_sessions * 1.6) + 10), measured[0])
     want_from = history[max(0, len(history) - 1 - warmup_sessions)]
 
-    risk = load_prices(TRADED + SIGNAL_ONLY, None, end, checked_from=want_from, signal_only=SIGNAL_ONLY, **load)
+    unknown = [s for s in signal_feeds if s not in SIGNAL_ONLY]
+    if unknown:
+        raise ValueError(f"signal_feeds: unknown signal feed(s) {', '.join(map(repr, unknown))}; the signal feeds are {', '.join(SIGNAL_ONLY)}")
+    signals = tuple(s for s in SIGNAL_ONLY if s in signal_feeds)
+    risk = load_prices(TRADED + signals, None, end, checked_from=want_from, signal_only=signals, **load)
     late = {s: f.index[0] for s, f in risk.frames.items() if f.index[0] > measured[0]}
     if late:
         raise DataError(
@@ -203,18 +217,19 @@ def prepare_feeds(
         )
     notes = list(risk.notes)
     frames = {s: f.loc[f.index >= want_from] for s, f in risk.frames.items()}
-    first_common = max(frames[s].index[0] for s in TRADED + SIGNAL_ONLY)
+    first_common = max(frames[s].index[0] for s in TRADED + signals)
     warm_from = max(want_from, first_common)
     if warm_from > want_from:
         notes.append(
-            f"warm-up shortened: data for {', '.join(TRADED + SIGNAL_ONLY)} starts on {first_common.date()}, "
+            f"warm-up shortened: data for {', '.join(TRADED + signals)} starts on {first_common.date()}, "
             f"so indicators have {len(nyse_sessions(warm_from, measured[0])) - 1} sessions of history before {measured[0].date()}"
         )
     sessions = nyse_sessions(warm_from, measured[-1])
     bars, sources = {}, dict(risk.sources)
     for sym in TRADED:
         bars[sym] = adjusted_bars(_align_traded(frames[sym], sym, risk.sources[sym], sessions))
-    for sym in SIGNAL_ONLY:
+    notes += [f"{sym}: not loaded (no strategy of this command reads it)" for sym in SIGNAL_ONLY if sym not in signals]
+    for sym in signals:
         aligned, vix_notes = _align_signal(adjusted_bars(frames[sym]), sym, risk.sources[sym], sessions, vix_max_fill)
         bars[sym] = aligned
         notes += vix_notes
@@ -225,8 +240,8 @@ def prepare_feeds(
     bars[CASH_FEED] = _align_traded(sleeve, CASH_FEED, "cash sleeve", sessions)
     notes += list(cash_frames.notes) + cash_notes
     sources[CASH_FEED] = " + ".join(f"{s} from {cash_frames.sources[s]}" for s in cash_frames.frames)
-    bars = {name: bars[name] for name in FEED_NAMES}
-    sources = {name: sources[name] for name in FEED_NAMES}
+    bars = {name: bars[name] for name in FEED_NAMES if name in bars}
+    sources = {name: sources[name] for name in FEED_NAMES if name in bars}
     return FeedSet(bars=bars, start=measured[0], end=measured[-1], sources=sources, notes=tuple(notes))
 
 

@@ -14,6 +14,8 @@ from .cross_checks import cross_flags
 from .errors import DataError
 from .validate import BarFlag, bar_flags, traded_volume
 
+ACCEPTED_NOTE = "bar accepted deliberately"  # how a note on an accepted bar begins (``FeedSet.accepted_bars`` finds them)
+
 
 def etf_symbols(frames: dict[str, pd.DataFrame], signal_only=None) -> set[str]:
     """The symbols judged as ETFs: all but ``signal_only`` (the run's signal feeds). ``signal_only=None`` (no run
@@ -51,5 +53,5 @@ def check_prices(frames: dict[str, pd.DataFrame], origins: dict[str, str], *, si
         )
     for (symbol, day), flags in accepted_flags.items():
         more = f" (and {len(flags) - 1} more check(s) on that bar)" if len(flags) > 1 else ""
-        notes.append(f"bar accepted deliberately (--accept-bar {symbol}:{day.date()}), data from {origins[symbol]}: {flags[0].describe()}{more}")
+        notes.append(f"{ACCEPTED_NOTE} (--accept-bar {symbol}:{day.date()}), data from {origins[symbol]}: {flags[0].describe()}{more}")
     return notes

@@ -19,6 +19,7 @@ import pandas as pd
 
 from engines.engine import RunError, RunResult, RunSettings, merged_params, resolve, run_one
 from feeds import CASH_FEED, DataError, FeedSet, first_session_of_next_month, load_prices, next_session, nyse_sessions
+from feeds.cerebro import SIGNAL_ONLY, TRADED
 from feeds.calendar import as_date
 from signals import ratio as ratio_sig
 from strategies import Entry, registered
@@ -26,45 +27,57 @@ from strategies.benchmarks import FixedWeights
 from strategies.ratio import RatioMeanReversion, RollingRatioMeanReversion
 from strategies.rotation import RelativeStrengthRotation
 
-DATA_SYMBOLS = ("IWM", "SPY", "VIX")
+DATA_SYMBOLS = TRADED + SIGNAL_ONLY
 CASH_SYMBOLS = ("SGOV", "BIL")  # the cash sleeve: SGOV, or BIL for data that has no SGOV file
 
 
-def data_span(source: str, cache_dir=None, accept_bars=()) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """The first and last sessions all feeds share: the latest first row of IWM, SPY and VIX, and the earliest last
-    row of IWM, SPY, VIX and the cash sleeve.
+def data_span(source: str, cache_dir=None, accept_bars=(), symbols=DATA_SYMBOLS) -> tuple[pd.Timestamp, pd.Timestamp, str]:
+    """(first, last, note): the first and last sessions all feeds the signal reads share (the latest first row of
+    ``symbols``, the earliest last row of ``symbols`` and the cash sleeve), and a note naming the file that ends
+    first when they do not all end together ("" when they do). ``symbols``: IWM, SPY, and VIX when a strategy
+    reads it.
 
     Bundled data: its last bar; ``csv:DIR``: the last session every file has; yahoo: the last complete NYSE session
     (``feeds.yahoo`` never loads today's bar), or the cache's last row when Yahoo cannot be reached."""
-    prices = load_prices(DATA_SYMBOLS, None, None, source=source, cache_dir=cache_dir, accept_bars=accept_bars)
+    signals = tuple(s for s in symbols if s in SIGNAL_ONLY)
+    prices = load_prices(list(symbols), None, None, source=source, cache_dir=cache_dir, accept_bars=accept_bars, signal_only=signals)
     first = max(frame.index[0] for frame in prices.frames.values())
-    last = min(frame.index[-1] for frame in prices.frames.values())
+    lasts = {s: (frame.index[-1], prices.sources[s]) for s, frame in prices.frames.items()}
     for symbol in CASH_SYMBOLS:
         try:
-            cash = load_prices([symbol], None, None, source=source, cache_dir=cache_dir, accept_bars=accept_bars)
+            cash = load_prices([symbol], None, None, source=source, cache_dir=cache_dir, accept_bars=accept_bars, signal_only=())
         except DataError:
             if symbol == CASH_SYMBOLS[-1]:
                 raise
             continue
-        return first, min(last, cash.frames[symbol].index[-1])
-    return first, last
+        lasts[symbol] = (cash.frames[symbol].index[-1], cash.sources[symbol])
+        break
+    last = min(day for day, _ in lasts.values())
+    if all(day == last for day, _ in lasts.values()):
+        return first, last, ""
+    ends_first = [f"{s} ({where})" for s, (day, where) in lasts.items() if day == last]
+    later = ", ".join(f"{s} {day.date()}" for s, (day, _) in lasts.items() if day > last)
+    return first, last, (f"as of {last.date()}, the last session every file has: {' and '.join(ends_first)} "
+                         f"{'ends' if len(ends_first) == 1 else 'end'} first (the others end later: {later})")
 
 
-def data_end(source: str, cache_dir=None, accept_bars=()) -> pd.Timestamp:
+def data_end(source: str, cache_dir=None, accept_bars=(), symbols=DATA_SYMBOLS) -> pd.Timestamp:
     """The last session all feeds share (``data_span``)."""
-    return data_span(source, cache_dir, accept_bars)[1]
+    return data_span(source, cache_dir, accept_bars, symbols)[1]
 
 
 def signal_dates(start: str, source: str, cache_dir=None, as_of: str | None = None, accept_bars=(), *,
-                 history: int = 0) -> tuple[str, str]:
-    """(start, end) of the data a signal needs: up to ``as_of`` (default: the data's last shared session), from
+                 history: int = 0, symbols=DATA_SYMBOLS) -> tuple[str, str, str]:
+    """(start, end, note) of the data a signal needs: up to ``as_of`` (default: the data's last shared session), from
     ``start`` or a year before the as-of date, whichever is earlier, but not before the first session with
-    ``history`` sessions of data before it. DataError for an as-of date the data cannot serve, quoting only that date
-    and dates the data hold."""
-    data_first, last = data_span(source, cache_dir, accept_bars)
+    ``history`` sessions of data before it; the note names the file that ends first when the as-of date is its last
+    row (``data_span``). ``symbols``: the feeds read. DataError for an as-of date the data cannot serve, quoting only
+    that date and dates the data hold."""
+    data_first, last, note = data_span(source, cache_dir, accept_bars, symbols)
     end = last if as_of is None else as_date(as_of, "--as-of")
     if end > last:
-        raise DataError(f"--as-of {end.date()} is after the last session the data hold ({last.date()}, source {source})")
+        raise DataError(f"--as-of {end.date()} is after the last session the data hold ({last.date()}, source {source})"
+                        + (f"; {note}" if note else ""))
     sessions = nyse_sessions(data_first, last)
     earliest = sessions[history] if history < len(sessions) else None
     if earliest is None or end < earliest:
@@ -72,9 +85,9 @@ def signal_dates(start: str, source: str, cache_dir=None, as_of: str | None = No
         after = (f"the earliest is {earliest.date()}" if earliest is not None else
                  f"the earliest is {history} sessions after {data_first.date()}")
         raise DataError(f"--as-of {named} is too early: the signal needs {history} sessions of data before it and "
-                        f"IWM, SPY and VIX are all there from {data_first.date()} (source {source}); {after}")
+                        f"{', '.join(symbols)} are all there from {data_first.date()} (source {source}); {after}")
     first = max(min(as_date(start, "start"), end - pd.DateOffset(years=1)), earliest)
-    return str(first.date()), str(end.date())
+    return str(first.date()), str(end.date()), note if as_of is None else ""
 
 
 def _percent(weights: pd.Series) -> dict[str, str]:

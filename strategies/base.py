@@ -10,6 +10,7 @@ import backtrader as bt
 import numpy as np
 
 from feeds import is_cash, trade_from
+from feeds.cerebro import SIGNAL_ONLY
 from feeds.calendar import bar_date, same_month_before
 
 
@@ -90,6 +91,9 @@ class PortfolioStrategy(bt.Strategy):
     signal_chart: str | None = None
     # What a parameter checked by other means than check_number/check_choice allows, as text (``list`` shows it).
     param_rules: dict[str, str] = {}
+    # The signal-only feeds (``feeds.cerebro.SIGNAL_ONLY``) the strategy reads. The runner loads and checks a signal
+    # feed only when a strategy of the command reads it; the default (all of them) suits a strategy that does not say.
+    signal_feeds: tuple[str, ...] = SIGNAL_ONLY
 
     @classmethod
     def param_values(cls, params: Mapping | None = None) -> dict:

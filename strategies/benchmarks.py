@@ -15,6 +15,7 @@ class FixedWeights(PortfolioStrategy):
 
     params = (("weights", {"SPY": 1.0}), ("rebalance", "never"))
     param_rules = {"weights": "feed -> weight in [0, 1], summing to <= 1"}
+    signal_feeds = ()  # fixed weights read no signal
 
     def validate_params(self) -> None:
         super().validate_params()

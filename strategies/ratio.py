@@ -86,6 +86,7 @@ class _RatioTrade(PortfolioStrategy):
 
     params = (("mode", "rotation"), ("pair_size", 0.5), ("short_cost", 0.0), ("price", "raw"))
     signal_chart = "SPY/IWM"  # entries and exits are marked on the SPY/IWM ratio chart
+    signal_feeds = ()  # the ratio of SPY and IWM only: no VIX
 
     @classmethod
     def history_needed(cls, params) -> int:

@@ -137,6 +137,42 @@ def test_accepting_the_flagged_bar_runs_and_lists_it(bundled_text, tmp_path, cap
     assert code == 0, err
     assert "note: bar accepted deliberately (--accept-bar IWM:2019-05-31)" in err and "undone on 2019-06-03" in err
     assert any("--accept-bar IWM:2019-05-31" in n for n in json.loads((out_dir / "comparison.json").read_text())["data notes"])
+    accepted = json.loads((out_dir / "run.json").read_text())["accepted bars"]
+    assert len(accepted) == 1 and "--accept-bar IWM:2019-05-31" in accepted[0] and "IWM Adj Close on 2019-05-31" in accepted[0]
+
+
+def test_ratio_runs_need_no_vix_and_rotation_names_it(bundled_text, tmp_path, capsys):
+    source = write_copy(tmp_path / "data", {s: f for s, f in bundled_text.items() if s != "VIX"})
+    code = main(["compare", "--source", source, *YEAR_2019, "--strategies", "ratio-rotation,buy-hold-iwm", "--no-plots",
+                 "--output", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "note: VIX: not loaded (no strategy of this command reads it)" in err and "ratio-rotation" in out
+    assert main(["compare", "--source", source, *YEAR_2019, "--strategies", "rotation", "--output", str(tmp_path / "o2")]) == 2
+    assert "error: unknown symbol VIX" in capsys.readouterr().err
+
+
+def test_signal_names_the_file_that_ends_first(bundled_text, tmp_path, capsys):
+    def cut_vix(frames):
+        frames["VIX"] = frames["VIX"].loc[frames["VIX"].index <= "2024-11-29"]
+    source = write_copy(tmp_path / "data", bundled_text, cut_vix)
+    assert main(["signal", "--source", source]) == 0
+    out, err = capsys.readouterr()
+    assert "note: as of 2024-11-29, the last session every file has: VIX (csv:" in err and "IWM 2024-12-31" in err
+    assert "as of                               2024-11-29" in out
+
+
+def test_missing_bil_says_why_it_is_needed_and_which_start_avoids_it(bundled_text, tmp_path):
+    from feeds import nyse_sessions, prepare_feeds
+
+    source = write_copy(tmp_path / "data", {s: f for s, f in bundled_text.items() if s != "BIL"})
+    avoid = nyse_sessions("2020-06-01", "2022-12-31")[300]  # SGOV's first bar + the default 300 sessions of warm-up
+    with pytest.raises(DataError, match=r"cash sleeve: BIL is the cash proxy before SGOV exists .* the warm-up \(300 sessions"
+                                        rf".* A start on or after {avoid.date()} needs no BIL: unknown symbol BIL"):
+        prepare_feeds("2021-01-01", "2021-12-31", source=source)
+    with pytest.raises(DataError, match=r"the period starts before SGOV's first bar 2020-06-01"):
+        prepare_feeds("2019-01-01", "2019-12-31", source=source)
+    assert prepare_feeds(str(avoid.date()), "2022-12-31", source=source).start == avoid
 
 
 def test_same_corruption_through_the_yahoo_cache(bundled_text, tmp_path, monkeypatch):

@@ -68,7 +68,8 @@ def test_run_json_describes_the_run(tmp_path, capsys):
     assert manifest["command"] == ["run_backtest.py", *argv]
     assert manifest["config"]["run"]["start"] == "2019-01-01" and manifest["config"]["strategies"] == ["buy-hold-spy"]
     inputs = {Path(i["file"]).name: i for i in manifest["inputs"]}
-    assert {"SPY.csv", "IWM.csv", "VIX.csv"} <= set(inputs)
+    assert set(inputs) == {"SPY.csv", "IWM.csv", "BIL.csv", "SGOV.csv"}  # buy-hold-spy reads no VIX
+    assert manifest["accepted bars"] == []
     for name, entry in inputs.items():
         raw = (BUNDLED_DIR / name).read_bytes()
         assert entry["sha256"] == hashlib.sha256(raw).hexdigest()

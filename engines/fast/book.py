@@ -55,7 +55,8 @@ class Market:
         month_start = np.ones(len(dates), dtype=bool)
         month_start[1:] = months[1:] != months[:-1]
         return cls(dates, stack("open"), stack("high"), stack("low"), stack("close"), stack("raw_close"),
-                   bars["VIX"]["close"].to_numpy(dtype=float), int(dates.searchsorted(feeds.start)), month_start)
+                   bars["VIX"]["close"].to_numpy(dtype=float) if "VIX" in bars else np.full(len(dates), np.nan),
+                   int(dates.searchsorted(feeds.start)), month_start)
 
     @property
     def sessions(self) -> int:
