@@ -176,9 +176,11 @@ class RunFolder:
         if blocker is not None:
             raise OutputError(f"output folder {target}: the file {blocker} is in the way (choose another --output or remove it)")
         if not replaceable(target):
+            runs = sorted(p.parent for p in target.glob(f"*/{MANIFEST}")) if target.is_dir() else []
+            held = f", among them another run's output folder {runs[0]}" if runs else ""
             raise OutputError(
-                f"output folder {target} holds files that are not from an earlier run (it has no {MANIFEST}): a run "
-                "replaces its whole folder, so it will not replace this one; choose a new or empty folder"
+                f"output folder {target} holds files that are not from an earlier run (it has no {MANIFEST}){held}: a "
+                "run replaces its whole folder, so it will not replace this one; choose a new or empty folder"
             )
         foreign = foreign_content(target)
         if foreign is not None:

@@ -146,7 +146,8 @@ def cmd_sweep(args) -> int:
         if key is not None and key not in grid:
             raise ConfigError(f"{axis} {key}: not a grid parameter; the grid has {', '.join(keys)}")
     if x is not None and x == y:
-        raise ConfigError(f"--x and --y are both {x}: the heatmap needs two different grid parameters")
+        named = "--x and --y are" if options["x"] else "--y and the heatmap's x (the first grid key) are"
+        raise ConfigError(f"{named} both {x}: the heatmap needs two different grid parameters")
     combos = check_grid(options["strategy"], grid, base, max_combinations=options["max_combinations"])  # before loading data
     check_params_used(args, config, [options["strategy"]])
     with RunFolder(options["output"], args.argv, config) as run:

@@ -158,7 +158,7 @@ def test_a_run_folder_inside_another_is_refused_both_ways(tmp_path, capsys):
     outer, inner = tmp_path / "X", tmp_path / "X" / "sub"
     assert run([*JUNE, *ONE, "--output", str(inner)], capsys)[0] == 0
     code, _, err = run([*JUNE, *ONE, "--output", str(outer)], capsys)
-    assert code == 2 and "output folder" in err and (inner / "run.json").exists()
+    assert code == 2 and f"another run's output folder {inner}" in err and (inner / "run.json").exists()
     shutil.rmtree(outer)
     assert run([*JUNE, *ONE, "--output", str(outer)], capsys)[0] == 0
     code, _, err = run([*JUNE, *ONE, "--output", str(inner)], capsys)
