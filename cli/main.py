@@ -12,7 +12,8 @@ import sys
 import tomllib
 
 from engines.engine import RunError
-from engines.executors import TaskError
+from engines.errors import traceback_text
+from engines.executors import TaskError, end_open_bar
 from engines.params import ConfigError, format_param
 from feeds import DataError
 from strategies import registered
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("list", help="list the registered strategies and benchmarks with their parameters")
     listing.add_argument("--module", action="append", default=[], metavar="FILE.py|MODULE",
                          help="import a module of your own strategies first (repeatable)")
+    listing.add_argument("--debug", action="store_true", help="on an error, print the full traceback too")
     listing.set_defaults(func=cmd_list)
     for command in (sweep, walkforward, lookahead):
         command.add_subcommand(sub, parents)
@@ -71,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, RunError, ConfigError, TaskError, OutputError, ValueError, KeyError, FileNotFoundError,
             tomllib.TOMLDecodeError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        end_open_bar()
+        if getattr(args, "debug", False):  # the traceback taken where it happened (in a worker, too), else this one's
+            print(getattr(exc, "details", None) or traceback_text(exc), file=sys.stderr, end="")
         print(f"error: {message}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (e.g. piped into head): stop quietly

@@ -3,6 +3,7 @@ wins), user modules, the prepared feeds and the list of files written."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import sys
@@ -11,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from engines.engine import RunSettings, check_params, resolve, signal_feeds_for, warmup_for
+from engines.errors import located, traceback_text
 from engines.params import ConfigError, parse_param
 from feeds import FEED_NAMES, FeedSet, prepare_feeds
 from feeds.cerebro import SIGNAL_ONLY, TRADED, check_costs
@@ -43,6 +45,8 @@ def common_parents() -> dict[str, argparse.ArgumentParser]:
                        help="accept a bar the data checks flag, e.g. IWM:2019-05-31 (repeatable; listed in the output's notes)")
     group.add_argument("--benchmark", help=f"feed the monthly win rate is compared with (default: {_DEFAULTS.benchmark})")
     group.add_argument("--jobs", type=int, help="processes to use (default: all cores; 1 = no pool)")
+    group.add_argument("--debug", action="store_true",
+                       help="on an error, print the full traceback too (default: one line naming the strategy and its file:line)")
     strategies = argparse.ArgumentParser(add_help=False)
     group = strategies.add_argument_group("strategies")
     group.add_argument("--strategies", help="comma-separated registered names (default: all; see the 'list' command)")
@@ -162,14 +166,42 @@ def load_module(spec: str, label: str | None = None, relative_to: Path | None = 
             raise ConfigError(f"{label}: no such file ({path})")
         if not path.is_file() or path.suffix != ".py":
             raise ConfigError(f"{label}: not a .py file; give a .py file of strategies or an importable module name")
-        load_user_module(str(path))
+        _load(str(path), label, str(path))
         return str(path.resolve())
     try:
-        load_user_module(spec)
+        _load(spec, label, None)
     except ModuleNotFoundError as exc:
         missing = f"no module named {exc.name}" if exc.name == spec else f"cannot import {spec}: no module named {exc.name}"
         raise ConfigError(f"{label}: {missing}") from None
     return spec
+
+
+def _load(spec: str, label: str, file: str | None) -> None:
+    """``load_user_module(spec)``; an error of the module's own code (a SyntaxError, SystemExit, ...) as one
+    ConfigError naming its file:line, the traceback kept for --debug. A module name not found is left to the caller."""
+    from strategies import load_user_module
+
+    try:
+        load_user_module(spec)
+    except (FileNotFoundError, ValueError):  # already one line naming the file (or a name clash)
+        raise
+    except ModuleNotFoundError:
+        if file is None:
+            raise
+        _module_error(spec, label, file)
+    except (Exception, SystemExit):  # noqa: BLE001 - the module's own error, named with its line
+        _module_error(spec, label, file)
+
+
+def _module_error(spec: str, label: str, file: str | None) -> None:
+    exc = sys.exc_info()[1]
+    if file is None:
+        try:
+            file = getattr(importlib.util.find_spec(spec), "origin", None)
+        except (ImportError, ValueError):
+            file = None
+    files = {os.path.realpath(file)} if file else set()
+    raise ConfigError(f"{label}: {located(exc, files)}", traceback_text(exc)) from exc
 
 
 def check_accepted_symbols(specs) -> None:

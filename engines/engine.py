@@ -13,6 +13,8 @@ from feeds import FeedSet, build_cerebro, nyse_sessions
 from feeds.cerebro import DEFAULT_WARMUP_SESSIONS, SIGNAL_ONLY
 from strategies import Entry, get
 
+from .errors import DetailedError, code_files, located, traceback_text
+
 COMPARISON_COLUMNS = (
     "CAGR [%]",
     "Volatility [%]",
@@ -33,8 +35,17 @@ COLUMN_FORMATS = {"Rebalances": "{:,.0f}", "Final value [$]": "{:,.0f}"}
 DEFAULT_FORMAT = "{:.2f}"
 
 
-class RunError(ValueError):
-    """A run could not be set up or failed: the message names the strategy and the parameter or cause."""
+class RunError(DetailedError, ValueError):
+    """A run could not be set up or failed: the message names the strategy and the parameter or cause; ``details``
+    (text or None) is the traceback of a strategy's own error, printed with --debug."""
+
+
+def strategy_error(entry: Entry, exc: BaseException) -> RunError:
+    """A strategy's exception (SystemExit included) as RunError: one line naming the strategy, the exception type and
+    the file:line in the strategy's own code (the innermost frame there), with the traceback in ``details``."""
+    if isinstance(exc, RunError):
+        return exc
+    return RunError(f"strategy {entry.name!r}: {located(exc, code_files(entry.cls))}", traceback_text(exc))
 
 
 @dataclass(frozen=True)
@@ -232,14 +243,13 @@ def build_run(entry_or_name: Entry | str, feeds: FeedSet, settings: RunSettings,
 
 
 def execute(entry: Entry, cerebro):
-    """Run the Cerebro; a strategy's own ValueError/KeyError comes back as RunError naming the strategy, as does a
-    strategy that skipped itself (Backtrader's StrategySkipError in its ``__init__``: no run, no figures)."""
-    from .executors import message_of
-
+    """Run the Cerebro; any error of the strategy (SystemExit too) comes back as RunError naming the strategy and its
+    line (``strategy_error``), as does a strategy that skipped itself (Backtrader's StrategySkipError in its
+    ``__init__``: no run, no figures)."""
     try:
         strategies = cerebro.run()
-    except (ValueError, KeyError, TypeError) as exc:
-        raise RunError(f"strategy {entry.name!r}: {message_of(exc)}") from None
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - whatever the strategy raised, named with its line
+        raise strategy_error(entry, exc) from None
     if not strategies:
         raise RunError(f"strategy {entry.name!r} skipped itself (StrategySkipError in its __init__): it made no run")
     return strategies[0]

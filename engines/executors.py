@@ -22,13 +22,16 @@ from typing import Any, TextIO
 from feeds import FeedSet
 from strategies.registry import install_user_modules, user_modules
 
+from .errors import DetailedError, message_of, traceback_text
+
 EXECUTORS = ("local", "dask")
 _WORKER_FEEDS: FeedSet | None = None
 _PR_SET_PDEATHSIG = 1
 
 
-class TaskError(RuntimeError):
-    """A task failed in a worker: the message names the item (e.g. the parameter combination)."""
+class TaskError(DetailedError, RuntimeError):
+    """A task failed in a worker: the message names the item (e.g. the parameter combination); ``details`` is the
+    traceback (for --debug)."""
 
 
 class Progress:
@@ -48,11 +51,25 @@ class Progress:
         width = 24
         filled = int(width * self.done / max(self.total, 1))
         end = "\n" if self.done >= self.total else ""
+        global _OPEN_BAR
+        _OPEN_BAR = None if end else self
         self.stream.write(
             f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {self.label}, "
             f"{rate:.2f}/s, {left:.0f} s left{end}"
         )
         self.stream.flush()
+
+
+_OPEN_BAR: Progress | None = None  # a bar whose line is not ended yet
+
+
+def end_open_bar() -> None:
+    """End the line of a progress bar an error stopped, so that the error starts on its own line."""
+    global _OPEN_BAR
+    if _OPEN_BAR is not None:
+        _OPEN_BAR.stream.write("\n")
+        _OPEN_BAR.stream.flush()
+        _OPEN_BAR = None
 
 
 class _PerItem:
@@ -100,18 +117,13 @@ def _call_in_worker(task: Callable, item: Any):
     return _guarded(task, _WORKER_FEEDS, item)
 
 
-def message_of(exc: BaseException) -> str:
-    """What an exception says, for a one-line error: its message (``str`` for OSError, "[Errno 13] ...", not 13)."""
-    return str(exc) if isinstance(exc, OSError) else exc.args[0] if exc.args else repr(exc)
-
-
 def _guarded(task: Callable, feeds: FeedSet, item: Any):
     try:
         return task(feeds, item)
     except (ValueError, TaskError):  # already a clear message naming what is wrong (e.g. RunError, DataError)
         raise
-    except Exception as exc:  # anything else: re-raised naming the item, picklable across processes
-        raise TaskError(f"{describe(item)}: {message_of(exc)}") from None
+    except (Exception, SystemExit) as exc:  # anything else: named with the item, the traceback kept as text
+        raise TaskError(f"{describe(item)}: {type(exc).__name__}: {message_of(exc)}", traceback_text(exc)) from None
 
 
 def describe(item: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from .errors import DetailedError
 
 def format_param(value) -> str:
     """A parameter value as the command line writes it: None as "off", numbers without trailing zeros."""
@@ -16,8 +17,9 @@ def format_param(value) -> str:
     return str(value)
 
 
-class ConfigError(ValueError):
-    """A bad configuration file or option: names the file, section and key."""
+class ConfigError(DetailedError, ValueError):
+    """A bad configuration file or option: names the file, section and key (``details``: a traceback behind it, for
+    --debug, e.g. of a --module file that fails to import)."""
 
 
 def none_words(value):

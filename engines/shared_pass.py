@@ -194,7 +194,7 @@ def _one_pass(checked: list[tuple[Entry, dict]], feeds: FeedSet, settings: RunSe
     cerebro.pass_state = state = PassState(brokers, cerebro.datas)
     try:
         strategies = cerebro.run()
-    except Exception as exc:  # noqa: BLE001 - the single runs say which strategy failed, and how
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the single runs say which strategy failed, and how
         return _one_by_one(checked, feeds, settings, plot_paths, because=exc)
     if getattr(cerebro, "_event_stop", False):  # a strategy stopped the pass (runstop): the others stopped too
         return _one_by_one(checked, feeds, settings, plot_paths)

@@ -1,18 +1,21 @@
 """A trend filter in your own file: SPY while its last close is above its 200-session average, else the cash sleeve.
 
     python run_backtest.py --module examples/trend_filter.py --strategies trend-filter,buy-hold-spy
+    python run_backtest.py sweep --module examples/trend_filter.py --strategy trend-filter --engine fast \\
+        --grid sessions=50:300:10 --grid asset=SPY,IWM --verify 2
     python run_backtest.py lookahead --module examples/trend_filter.py --strategies trend-filter
 """
-from strategies import PortfolioStrategy, check_choice, check_number, register, whole_or_zero
+from strategies import TargetWeights, check_choice, check_number, register, whole_or_zero
 
 
 @register("trend-filter", description="SPY above its 200-session average, else cash (monthly)")
-class TrendFilter(PortfolioStrategy):
+class TrendFilter(TargetWeights):
     """On each month's first session, at the open: ``asset`` when its last close is above the average of its last
-    ``sessions`` closes (total return), else the cash sleeve SGOV. Closes are read with the safe accessors."""
+    ``sessions`` closes (total return), else the cash sleeve SGOV."""
 
     params = (("asset", "SPY"), ("sessions", 200))
     history_params = ("sessions",)
+    schedule = "monthly"
 
     @classmethod
     def history_needed(cls, params) -> int:
@@ -23,9 +26,8 @@ class TrendFilter(PortfolioStrategy):
         check_choice(self, "asset", ("SPY", "IWM"))
         check_number(self, "sessions", lo=2, integer=True)
 
-    def next_open(self) -> None:
-        if self.is_rebalance_day():
-            closes = self.closes(self.p.asset, self.p.sessions)  # through yesterday's close, never today's
-            above = closes[-1] > closes.mean()
-            self.decisions.append({"date": self.now().date(), "close": closes[-1], "average": closes.mean(), "above": above})
-            self.rebalance({self.p.asset: 1.0} if above else {"SGOV": 1.0})
+    def target_weights(self, known):
+        closes = known.closes(self.p.asset, self.p.sessions)  # through yesterday's close, never today's
+        above = bool(closes[-1] > closes.mean())
+        known.note(close=closes[-1], average=closes.mean(), above=above)
+        return {self.p.asset: 1.0} if above else {"SGOV": 1.0}

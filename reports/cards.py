@@ -1,7 +1,9 @@
-"""Each built-in strategy's current signal: what it holds as of the last session of the data and what comes next.
+"""Each strategy's current signal: what it holds as of the last session of the data and what comes next.
 
 A card is a dict of ``label: value`` (units in the labels), printed as aligned text or JSON:
-- every card: the strategy, the as-of session, what the backtest holds at that close, the data sources;
+- every card: the strategy, the as-of session, what the backtest holds at that close, its last decision record
+  (``decisions``), the fields the strategy adds (its ``card_fields`` hook), the data sources;
+- any other strategy (a user's): the next decision session (its ``next_decision`` hook; "not declared" without);
 - ``rotation``: the published card (both trailing returns, VIX filter, the allocation for the next rebalance);
 - the ratio strategies: the ratio (or z-score), the zone it is in, the levels, whether a trade is on, what the
   next open will do (the as-of close is already known) and what the following close would trigger;
@@ -17,12 +19,12 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from engines.engine import RunError, RunResult, RunSettings, merged_params, resolve, run_one
+from engines.engine import RunResult, RunSettings, merged_params, resolve, run_one
 from feeds import CASH_FEED, DataError, FeedSet, first_session_of_next_month, load_prices, next_session, nyse_sessions
 from feeds.cerebro import SIGNAL_ONLY, TRADED
 from feeds.calendar import as_date
 from signals import ratio as ratio_sig
-from strategies import Entry, registered
+from strategies import Entry
 from strategies.benchmarks import FixedWeights
 from strategies.ratio import RatioMeanReversion, RollingRatioMeanReversion
 from strategies.rotation import RelativeStrengthRotation
@@ -101,7 +103,35 @@ def _common(entry: Entry, result: RunResult, feeds: FeedSet) -> dict:
         "strategy": entry.name,
         "as of": str(feeds.end.date()),
         "holding at the close [% of value]": _percent(held.drop(labels=list(feeds.signal_only), errors="ignore")),
+        "last decision": _record_text(result.decisions),
     }
+
+
+def _record_text(decisions: pd.DataFrame) -> str:
+    """The last row of ``decisions`` as "date 2024-12-02, close 590.1, ..., weights SPY 100%" ("none recorded")."""
+    if not len(decisions):
+        return "none recorded"
+    parts = []
+    for key, value in decisions.iloc[-1].items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {100 * v:.0f}%" if isinstance(v, (int, float)) else f"{k} {v}" for k, v in value.items()) or "none"
+        elif isinstance(value, (bool, np.bool_)):
+            value = "yes" if value else "no"
+        elif isinstance(value, (float, np.floating)):
+            value = "n/a" if math.isnan(value) else f"{value:.6g}"
+        elif value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        parts.append(f"{key} {value}")
+    return ", ".join(parts)
+
+
+def strategy_card(entry: Entry, params: dict, feeds: FeedSet, result: RunResult) -> dict:
+    """Any strategy: the common card and its next decision session (``next_decision``; "not declared" without)."""
+    declare = getattr(entry.cls, "next_decision", None)
+    upcoming = declare(params, feeds.end) if declare is not None else None
+    when = (str(pd.Timestamp(upcoming).date()) if upcoming is not None else
+            f"not declared (it may act at any session; the next is {next_session(feeds.end).date()})")
+    return {**_common(entry, result, feeds), "next decision session": when}
 
 
 def rotation_card(entry: Entry, params: dict, feeds: FeedSet, result: RunResult) -> dict:
@@ -220,21 +250,21 @@ CARDS: dict[type, Callable[[Entry, dict, FeedSet, RunResult], dict]] = {
 def signal_card(name: str, feeds: FeedSet, settings: RunSettings, params: dict | None = None) -> dict:
     """The card of the registered run ``name`` as of the last session of ``feeds`` (the backtest run through it).
 
-    RunError naming the strategy when it has no card (only the built-in strategy classes have one)."""
+    The built-in strategy classes have their own cards (``CARDS``), every other one ``strategy_card``; a strategy's
+    ``card_fields(params, decisions, bars)`` adds its own lines."""
     entry = resolve(name)
-    card = CARDS.get(entry.cls)
-    if card is None:
-        supported = sorted(n for n, e in registered().items() if e.cls in CARDS)
-        raise RunError(f"signal: strategy {name!r} ({entry.cls.__name__}) has no signal card; supported: {', '.join(supported)}")
+    card = CARDS.get(entry.cls, strategy_card)
     full = merged_params(entry, params)
     result = run_one(entry, feeds, settings, full)
-    return {**card(entry, full, feeds, result), "data sources": dict(feeds.sources)}
+    extra = getattr(entry.cls, "card_fields", None)
+    fields = extra(full, result.decisions, {n: b.loc[:feeds.end] for n, b in feeds.bars.items()}) if extra else {}
+    return {**card(entry, full, feeds, result), **fields, "data sources": dict(feeds.sources)}
 
 
 def format_signal(cards: dict[str, dict], as_json: bool = False) -> str:
     """Text (one block of aligned ``label  value`` lines per card) or JSON (``{name: card}``)."""
     if as_json:
-        return json.dumps(cards, indent=2)
+        return json.dumps(cards, indent=2, default=str)
     blocks = []
     for name, card in cards.items():
         width = max(len(k) for k in card)

@@ -131,6 +131,21 @@ class PortfolioStrategy(bt.Strategy):
         past closes, and name the parameters that set it in ``history_params``."""
         return 0
 
+    # -- the signal card (``run_backtest.py signal``) -------------------------------------------------------------
+    @classmethod
+    def next_decision(cls, params: Mapping, as_of):
+        """The session of the next decision after the session ``as_of`` (a pd.Timestamp), shown on the signal card;
+        None (default): not declared, the strategy may act at any session. Use ``feeds.first_session_of_next_month``
+        or ``feeds.next_session``."""
+        return None
+
+    @classmethod
+    def card_fields(cls, params: Mapping, decisions, bars: Mapping) -> dict:
+        """Extra ``label: value`` lines for the strategy's signal card (default: none). ``decisions`` is its
+        ``decisions`` list as a DataFrame, ``bars`` each feed's bars (a DataFrame with open, high, low, close,
+        volume, raw_close) through the as-of session."""
+        return {}
+
     def __init__(self) -> None:
         self.validate_params()
         self._trade_from = trade_from(self.datas)

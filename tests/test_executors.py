@@ -30,5 +30,5 @@ def test_caller_works_gives_every_result_in_order_from_both_processes():
 
 @pytest.mark.parametrize("jobs", [2, 3])
 def test_caller_works_raises_the_first_error_naming_the_item(jobs):
-    with pytest.raises(TaskError, match=r"^(0: 0|7: 7) is bad"):
+    with pytest.raises(TaskError, match=r"^(0: KeyError: 0|7: KeyError: 7) is bad"):
         run_tasks(_fails_on_first_or_last, list(range(8)), feeds=None, jobs=jobs, caller_works=True)

@@ -175,8 +175,19 @@ def test_every_built_in_strategy_has_a_card(capsys):
     assert text.startswith("ratio-rotation: current signal") and "the next close would trigger" in text
 
 
-def test_unsupported_strategy_is_a_clear_error(capsys):
-    code = main(["signal", "--module", str(ROOT / "examples" / "my_strategy.py"), "--strategies", "spy-in-winter"])
-    assert code == 2
-    err = capsys.readouterr().err
-    assert "strategy 'spy-in-winter'" in err and "has no signal card" in err and "rotation" in err
+def test_every_strategy_has_a_card(capsys, clean_registry, raw_csv):
+    """signal --strategies trend-filter,rotation,spy-in-winter prints all three cards; the trend filter's last decision
+    is the one pandas computes from the CSV (December 2024's first session: the 200 closes to 2024-11-29)."""
+    code = main(["signal", "--module", str(ROOT / "examples" / "trend_filter.py"), "--module",
+                 str(ROOT / "examples" / "my_strategy.py"), "--strategies", "trend-filter,rotation,spy-in-winter"])
+    out = capsys.readouterr().out
+    assert code == 0 and [line for line in out.splitlines() if line.endswith(": current signal")] == [
+        "trend-filter: current signal", "rotation: current signal", "spy-in-winter: current signal"]
+    close = raw_csv("SPY")["Adj Close"].loc[:"2024-11-29"]
+    expected = (f"date 2024-12-02, close {close.iloc[-1]:.6g}, average {close.iloc[-200:].mean():.6g}, above "
+                f"{'yes' if close.iloc[-1] > close.iloc[-200:].mean() else 'no'}, weights SPY 100%")
+    trend = out.split("\n\n")[0]
+    assert f"last decision                      {expected}" in trend
+    assert "next decision session              2025-01-02" in trend
+    winter = out.split("\n\n")[2]
+    assert "last decision" in winter and "none recorded" in winter and "not declared" in winter
