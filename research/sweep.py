@@ -204,17 +204,25 @@ def verify(name: str, table: pd.DataFrame, grid: dict[str, list], count: int, me
            settings: RunSettings, *, base_params: dict | None = None, executor: str = "local", jobs: int | None = None,
            scheduler: str | None = None) -> pd.DataFrame:
     """The ``count`` best rows of a fast-engine sweep (``run_sweep``'s table of ``grid``) by ``metric`` re-run on
-    Backtrader: for each figure the fast value, the Backtrader value and their difference, side by side."""
+    Backtrader: whether the decisions and the trades (date, symbol, side, shares) are identical, and for each figure
+    the fast value, the Backtrader value and their difference, side by side."""
+    from engines import fast
+    from engines.fast.agreement import decisions_of, trades_of
+
     best = table.reset_index(drop=True).sort_values(metric, ascending=False, na_position="last").head(count)
     combos = combinations(grid)
     chosen = [combos[i] for i in best.index]
-    checked, = evaluate(name, [{**(base_params or {}), **combo} for combo in chosen], feeds, settings,
-                        engine="backtrader", executor=executor, jobs=jobs, scheduler=scheduler, progress=False)
+    params = [{**(base_params or {}), **combo} for combo in chosen]
+    runs = run_tasks(run_item, [RunItem(name, p, settings) for p in params], feeds, executor=executor, jobs=jobs,
+                     scheduler=scheduler)
+    recorded = fast.simulate(name, fast.full_params(name, params), feeds, settings, record=True)
     rows = []
-    for combo, (_, row), bt_metrics in zip(chosen, best.iterrows(), checked):
+    for k, (combo, (_, row), run) in enumerate(zip(chosen, best.iterrows(), runs)):
         out = dict(combo)
+        out["decisions equal"] = decisions_of(name, recorded.decisions[k]) == decisions_of(name, run.decisions)
+        out["trades equal"] = trades_of(recorded.fills[k]) == trades_of(run.trades)
         for column in VERIFY_COLUMNS:
-            fast_value, bt_value = row[column], bt_metrics[column]
+            fast_value, bt_value = row[column], run.metrics[column]
             out[f"{column} fast"] = fast_value
             out[f"{column} backtrader"] = bt_value
             out[f"{column} diff"] = None if fast_value is None or bt_value is None else fast_value - bt_value
@@ -227,7 +235,8 @@ def verify_text(checked: pd.DataFrame, grid_keys: list[str]) -> str:
     lines = []
     for _, row in checked.iterrows():
         params = ", ".join(f"{k}={_cell(row[k])}" for k in grid_keys)
-        lines.append(params)
+        same = {what: ("identical" if row[f"{what} equal"] else "DIFFERENT") for what in ("decisions", "trades")}
+        lines.append(f"{params}: decisions {same['decisions']}, trades {same['trades']}")
         for column in VERIFY_COLUMNS:
             fast_value, bt_value, diff = row[f"{column} fast"], row[f"{column} backtrader"], row[f"{column} diff"]
             digits = 0 if column.startswith("Final value") else 4

@@ -167,10 +167,12 @@ class _RatioTrade(PortfolioStrategy):
 class RatioMeanReversion(_RatioTrade):
     """The newsletter's fixed levels on SPY/IWM: enter in [zone_low, zone_high], exit at <= target, stop above stop.
 
-    The levels were read off a raw-price chart, so the ratio uses raw closes by default (``price="adjusted"`` uses
-    total-return closes, whose level drifts with the dividend gap). They come from 2008-2021, when the ratio sat
-    near 1.6-1.8 for years before moving to 2.1-2.8 after 2022: see ``RollingRatioMeanReversion`` for a variant
-    not tied to one regime.
+    The levels were read off a raw-price chart, so the ratio uses raw closes. ``price="adjusted"`` is refused: fixed
+    levels compared with back-adjusted closes read the future (each adjusted close embeds the dividends paid after
+    it: the 2010 adjusted SPY/IWM ratio is 6.75% below the raw one because of 2010-2024 dividends). The z-score
+    variant may use adjusted closes: a z-score does not change when the ratio is scaled. The levels come from
+    2008-2021, when the ratio sat near 1.6-1.8 for years before moving to 2.1-2.8 after 2022: see
+    ``RollingRatioMeanReversion`` for a variant not tied to one regime.
 
     Params (validated: target < zone_low < zone_high <= stop): ``zone_low`` 2.13, ``zone_high`` 2.35, ``target``
     1.95, ``stop`` 2.35, ``rearm`` "below_zone_top" (after a stop, no entry until the ratio closes below
@@ -184,6 +186,11 @@ class RatioMeanReversion(_RatioTrade):
     def validate_params(self) -> None:
         super().validate_params()
         check_choice(self, "rearm", sig.REARM_RULES)
+        if self.p.price == "adjusted":
+            raise ValueError(
+                f"{type(self).__name__}: parameter price='adjusted' is refused for fixed levels: back-adjusted closes embed "
+                "dividends paid after each date (look-ahead), so a fixed level means a different ratio depending on when "
+                "the data were downloaded; use price='raw' (levels as quoted), or the z-score variant (scale-free)")
         try:
             self.levels = sig.Levels(self.p.target, self.p.zone_low, self.p.zone_high, self.p.stop)
         except ValueError as exc:

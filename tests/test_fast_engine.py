@@ -4,17 +4,24 @@ of issue 14 (CAGR 0.01 pp, max drawdown 0.05 pp, Sharpe 0.01, monthly win rate o
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from engines.engine import RunError, RunSettings, build_run, collect, execute
-from engines.fast import check_supported, full_params, run_fast, simulate
+from engines.fast import check_supported, full_params, kind_of, run_fast, simulate
 from engines.fast.agreement import compare_engines, draw, levels_combo, rotation_combo, zscore_combo
 from engines.fast.rotation import switch_key
 
 COSTS = RunSettings(commission=0.0005, commission_per_share=0.005, slippage=0.0002)
+
+
+def strategy_class(name):
+    from strategies import get
+
+    return get(name).cls
 
 
 def backtrader_run(name, feeds, settings, params):
@@ -38,6 +45,8 @@ def assert_agree(name, combos, feeds, settings) -> None:
         if name == "rotation":
             bt_decisions = [(d["date"], d["asset"]) for d in strategy.decisions]
             assert [(d["date"], d["asset"]) for d in fast.decisions[i]] == bt_decisions, label
+        elif kind_of(strategy_class(name)) == "weights":  # every decision record identical (date, notes, weights)
+            assert fast.decisions[i] == strategy.decisions, label
         else:
             bt_events = [(d["date"], d["event"]) for d in strategy.decisions if d["event"]]
             assert [(d["date"], d["event"]) for d in fast.decisions[i]] == bt_events, label
@@ -197,3 +206,62 @@ def test_grid_limit_follows_the_engine():
     assert sweep_options(args, {})["max_combinations"] == default_limit("fast") > 11_000
     args = Namespace(grid=["lookback=21:120:1"], engine=None, max_combinations=None)
     assert sweep_options(args, {})["max_combinations"] == MAX_COMBINATIONS
+
+
+# -- a user's TargetWeights strategy: written once, run on both engines --------------------------------------------
+USER_RULES = '''
+from strategies import TargetWeights, register
+
+
+@register("vix-pair-daily")
+class VixPair(TargetWeights):
+    """Daily: long IWM / short SPY (cash collateral in SGOV) while VIX closed below `calm`, else 60% SPY."""
+
+    params = (("calm", 18.0), ("short", 0.5))
+    schedule = "daily"
+
+    @classmethod
+    def history_needed(cls, params):
+        return 21
+
+    def target_weights(self, known):
+        vix = known.last_close("VIX")
+        momentum = known.trailing_return("IWM", 20, price="raw")
+        known.note(vix=vix, momentum=momentum)
+        if vix < self.p.calm and momentum > 0:
+            return {"IWM": 1.0, "SPY": -self.p.short, "SGOV": self.p.short}
+        return {"SPY": 0.6}
+
+
+@register("broken-rule")
+class Broken(TargetWeights):
+    def target_weights(self, known):
+        return {"SPY": known.closes("SPY", 3)[5]}  # line 27 of the file: IndexError
+'''
+
+
+@pytest.fixture
+def user_rules(tmp_path, clean_registry, monkeypatch):
+    from strategies import load_user_module
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rules.py").write_text(USER_RULES.lstrip())
+    load_user_module("rules.py")
+    for example in ("trend_filter.py", "dual_momentum.py"):
+        load_user_module(str(Path(__file__).resolve().parent.parent / "examples" / example))
+
+
+@pytest.mark.parametrize("settings", [RunSettings(), COSTS], ids=["no costs", "costs"])
+def test_target_weights_strategies_agree_on_both_engines(user_rules, feedset, settings):
+    """The README's trend filter, the dual momentum example and a daily long/short rule reading VIX and raw closes:
+    the same decision records, rebalances and trades on both engines, figures within issue 14's bounds."""
+    feeds = feedset.window("2016-01-01", "2020-12-31", warmup_sessions=300)
+    assert_agree("trend-filter", [{"sessions": 150}, {"sessions": 60, "asset": "IWM"}], feeds, settings)
+    assert_agree("dual-momentum", [{"lookback": 252}, {"lookback": 42}], feeds, settings)
+    assert_agree("vix-pair-daily", [{"calm": 16.0}, {"calm": 25.0, "short": 1.0}], feeds, settings)
+
+
+def test_a_rule_error_on_the_fast_engine_points_at_its_line(user_rules, feedset):
+    feeds = feedset.window("2019-01-01", "2019-12-31", warmup_sessions=300)
+    with pytest.raises(RunError, match=r"^strategy 'broken-rule': IndexError at rules\.py:27: index 5 is out of bounds"):
+        simulate("broken-rule", full_params("broken-rule", [{}]), feeds, RunSettings())

@@ -21,9 +21,10 @@ from analyzers.performance import ANNUALISED
 from feeds import FeedSet
 from strategies.ratio import RatioMeanReversion, RollingRatioMeanReversion
 from strategies.rotation import RelativeStrengthRotation
+from strategies.weights import TargetWeights
 
-from ..engine import COMPARISON_COLUMNS, RunError, RunSettings, check_params, merged_params, resolve
-from . import ratio, rotation
+from ..engine import COMPARISON_COLUMNS, RunError, RunSettings, check_params, merged_params, resolve, strategy_error
+from . import ratio, rotation, weights
 from .book import TRADED, Book, Market
 
 ENGINES = ("backtrader", "fast")
@@ -51,9 +52,17 @@ def reuse_freed_memory() -> None:
         pass
 
 
+def kind_of(cls: type) -> str | None:
+    """How the fast engine runs a strategy class: a built-in's own array form (its class exactly), "weights" for any
+    ``TargetWeights`` strategy (its rule called per decision), None when it cannot."""
+    if cls in KINDS:
+        return KINDS[cls]
+    return "weights" if isinstance(cls, type) and issubclass(cls, TargetWeights) else None
+
+
 def supports(name: str) -> bool:
-    """True when the fast engine implements the registered strategy ``name`` (its class exactly)."""
-    return resolve(name).cls in KINDS
+    """True when the fast engine runs the registered strategy ``name``."""
+    return kind_of(resolve(name).cls) is not None
 
 
 def check_supported(name: str) -> None:
@@ -63,7 +72,7 @@ def check_supported(name: str) -> None:
 
         covered = [n for n in registered() if supports(n)]
         raise RunError(f"the fast engine does not implement strategy {name!r}; it covers {', '.join(covered)} "
-                       f"(use --engine backtrader for others)")
+                       f"and any strategies.TargetWeights strategy (use --engine backtrader for others)")
 
 
 def full_params(name: str, combos: list[dict], *, validate: bool = True) -> list[dict]:
@@ -90,11 +99,17 @@ class FastRun:
 
 def simulate(name: str, combos: list[dict], feeds: FeedSet | Market, settings: RunSettings, *, record: bool = False) -> FastRun:
     """Run ``combos`` (already full, see ``full_params``) of strategy ``name`` in one array pass."""
-    kind = KINDS[resolve(name).cls]
+    entry = resolve(name)
+    kind = kind_of(entry.cls)
     reuse_freed_memory()
     market = feeds if isinstance(feeds, Market) else Market.from_feeds(feeds)
     if kind == "rotation":
         out = rotation.simulate(market, combos, settings, record=record)
+    elif kind == "weights":
+        try:
+            out = weights.simulate(market, combos, settings, entry.cls, record=record)
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the rule's error, named with its line as on Backtrader
+            raise strategy_error(entry, exc) from None
     else:
         out = ratio.simulate(market, combos, settings, kind, record=record)
     first = market.first

@@ -11,9 +11,9 @@ import random
 
 import pandas as pd
 
-from ..engine import RunItem, RunSettings, run_item
+from ..engine import RunItem, RunSettings, resolve, run_item
 from ..executors import run_tasks
-from . import full_params, simulate
+from . import full_params, kind_of, simulate
 
 FIGURES = ("CAGR [%]", "Max drawdown [%]", "Sharpe", "Monthly win rate [%]")
 BOUNDS = {"CAGR [%]": 0.01, "Max drawdown [%]": 0.05, "Sharpe": 0.01, "Monthly win rate [%]": None}  # None: one month
@@ -44,7 +44,7 @@ def levels_combo(rng: random.Random) -> dict:
             "stop": round(zone_high + rng.choice([0.0, 0.1]), 3),
             "rearm": rng.choice(["below_zone_top", "below_target", "immediate"]),
             "mode": rng.choice(["rotation", "pair"]), "pair_size": rng.choice([0.3, 0.5, 1.0]),
-            "short_cost": rng.choice([0.0, 0.03]), "price": rng.choice(["raw", "adjusted"])}
+            "short_cost": rng.choice([0.0, 0.03]), "price": "raw"}  # fixed levels refuse adjusted closes
 
 
 def zscore_combo(rng: random.Random) -> dict:
@@ -65,10 +65,14 @@ def draw(rng: random.Random, count: int) -> list[tuple[str, dict]]:
 
 
 def decisions_of(name: str, frame_or_list) -> list[tuple]:
-    """(date, asset) per monthly decision for the rotation, (date, event) per event for the ratio strategies."""
+    """(date, asset) per monthly decision for the rotation, (date, event) per event for the ratio strategies, (date,
+    weights) per decision for a ``TargetWeights`` strategy."""
     rows = frame_or_list.to_dict("records") if isinstance(frame_or_list, pd.DataFrame) else frame_or_list
-    if name == "rotation":
+    kind = kind_of(resolve(name).cls)
+    if kind == "rotation":
         return [(pd.Timestamp(r["date"]), r["asset"]) for r in rows]
+    if kind == "weights":
+        return [(pd.Timestamp(r["date"]), tuple(sorted(r["weights"].items()))) for r in rows]
     return [(pd.Timestamp(r["date"]), r["event"]) for r in rows if r["event"]]
 
 
