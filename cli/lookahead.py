@@ -19,9 +19,11 @@ def add_subcommand(subparsers, parents: dict) -> None:
 
     parser = subparsers.add_parser(
         "lookahead", parents=[parents["run"], parents["strategies"]],
-        help="check that strategies read no future data: full run vs runs on data cut at N dates; exit 1 on a leak")
+        help="check that strategies read no future data: full run vs a run hiding each session's close and later bars "
+             "until known, and runs on data cut at N dates; exit 1 on a leak")
     parser.add_argument("--cuts", type=int, default=DEFAULT_CUTS,
-                        help=f"dates to cut the data at, half month ends, half ordinary days (default: {DEFAULT_CUTS})")
+                        help=f"dates to cut the data at, half month ends, half ordinary days, spread over the period "
+                             f"(default: {DEFAULT_CUTS}; they check indicators, which the streamed run cannot hide)")
     add_executor_options(parser)
     parser.set_defaults(func=cmd_lookahead)
 
@@ -39,12 +41,14 @@ def cmd_lookahead(args: argparse.Namespace) -> int:
     findings = check_all([(n, config["params"].get(n)) for n in names], feeds, settings, cuts=args.cuts,
                          executor=args.executor or "local", jobs=config["run"].get("jobs"), scheduler=args.scheduler)
     for finding in findings:
-        span = f"{len(finding.cuts)} cuts {finding.cuts[0].date()} .. {finding.cuts[-1].date()}"
+        span = (f"every session streamed, {finding.streamed:,} orders; {len(finding.cuts)} cuts "
+                f"{finding.cuts[0].date()} .. {finding.cuts[-1].date()}")
         if finding.leak:
             print(f"{finding.name}: LOOK-AHEAD: {finding.leak}")
-            print("  the strategy read data it could not have had at that decision (a later bar, or data.close[0] in "
-                  "next_open: that session's close); read prices with self.last_close(), self.closes(), "
-                  "self.trailing_return()")
+            print("  the strategy read data it could not have had at that decision (a later bar; or in next_open that "
+                  "session's close, high, low or volume, or broker.get_value([data]), marked at that close); read prices "
+                  "with self.last_close(), self.closes(), self.trailing_return(), the value with "
+                  "self.portfolio_value('open')")
         else:
             print(f"{finding.name}: PASS ({span}; {finding.compared:,} orders compared over the cuts)")
     sys.stdout.flush()

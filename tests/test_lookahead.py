@@ -88,19 +88,15 @@ def test_leaky_strategy_in_a_new_file_fails_naming_the_first_date(clean_registry
                  "--cuts", str(CUTS), "--jobs", "2"])
     out = capsys.readouterr().out
     assert code == 1 and "leaky-sma: LOOK-AHEAD: orders differ on" in out
-    # Independently: the cut run cannot see the next session's close, so at a month's first session it sees no
-    # reason to hold SPY; the full run (which reads that close) holds SPY when the close is above the 200-session
-    # average including it. The first month-end cut where that is so is the first one that differs.
+    # Independently: the streamed run hides each session's close in next_open, so at a month's first session it sees
+    # no reason to hold SPY; the full run (which reads that close) holds SPY when the close is above the 200-session
+    # average including it. The first decision where that is so is the first that differs.
     close = raw_csv("SPY")["Adj Close"]
     above = close > close.rolling(200).mean()
-    sessions = feeds.sessions
-    for cut in cut_dates(feeds, CUTS):
-        after = sessions[sessions.get_loc(cut) + 1]
-        if after.month != cut.month and above[after]:
-            break
-    else:
-        pytest.fail("no month-end cut with SPY above its average")
-    assert f"orders differ on {after.date()} when the data end at {cut.date()}: SPY" in out
+    measured = close.loc[START:END]
+    firsts = measured.groupby(measured.index.to_period("M")).head(1).index
+    first = next(d for d in firsts if above[d])
+    assert f"orders differ on {first.date()} in the streamed run (each session's close and later bars hidden" in out
 
 
 def test_safe_version_passes_through_the_cli(clean_registry, tmp_path, capsys):
@@ -109,7 +105,7 @@ def test_safe_version_passes_through_the_cli(clean_registry, tmp_path, capsys):
         "spy.close.get(ago=0, size=200)", 'self.closes("SPY", 200)').replace("spy.close[0]", 'self.last_close("SPY")'))
     code = main(["lookahead", "--module", str(path), "--strategies", "safe-sma", "--start", START, "--end", END,
                  "--cuts", "4", "--jobs", "1"])
-    assert code == 0 and "safe-sma: PASS (4 cuts" in capsys.readouterr().out
+    assert code == 0 and "safe-sma: PASS (every session streamed, " in capsys.readouterr().out
 
 
 def test_trend_filter_example_passes_and_decides_like_pandas(clean_registry, feeds, raw_csv):
@@ -141,9 +137,84 @@ def test_a_read_of_the_next_bar_in_next_is_caught(clean_registry, feeds, raw_csv
                 self.rebalance({"SPY": 1.0} if tomorrow > spy.close[0] else {"SGOV": 1.0}, at="close")
 
     finding = check("peek-tomorrow", feeds, SETTINGS, cuts=4, jobs=1, progress=False)
-    # Independently: the cut run sees no close after the cut, so it holds cash where the full run, seeing the next
-    # close above the cut's, buys SPY; the first such cut is the first to differ.
+    # Independently: the streamed run hides the next bar in next, so it holds cash where the full run, seeing the next
+    # close above this one, buys SPY; the first measured session where that is so is the first to differ.
     close = raw_csv("SPY")["Adj Close"]
-    first = next(c for c in finding.cuts if close.shift(-1)[c] > close[c])
-    assert finding.leak.startswith(f"orders differ on {first.date()} (placed after that session's close) when the data "
-                                   f"end at {first.date()}: ")
+    first = next(d for d in close.loc[START:END].index if close.shift(-1)[d] > close[d])
+    assert finding.leak.startswith(f"orders differ on {first.date()} (placed after that session's close) in the "
+                                   "streamed run")
+
+
+LEAKS = '''
+import math
+
+import backtrader as bt
+from strategies import PortfolioStrategy, register
+
+
+@register("leak-one-year")
+class LeakOneYear(PortfolioStrategy):
+    """Honest trend filter, except in 2020 where it reads that session's close in next_open."""
+
+    def next_open(self):
+        if self.is_rebalance_day():
+            closes = self.closes("SPY", 200)
+            last = self.getdatabyname("SPY").close[0] if self.now().year == 2020 else closes[-1]
+            self.rebalance({"SPY": 1.0} if last > closes.mean() else {"SGOV": 1.0})
+
+
+@register("leak-broker-value")
+class LeakBrokerValue(PortfolioStrategy):
+    """Sizes its SPY buy on broker.get_value([spy]) in next_open: Backtrader marks it at that session's close."""
+
+    def next_open(self):
+        if self.is_rebalance_day():
+            spy = self.getdatabyname("SPY")
+            target = math.floor((self.broker.getcash() + self.broker.get_value([spy])) * 0.9 / spy.open[0])
+            if target != self.getposition(spy).size:
+                self.order_target_size(data=spy, target=target)
+
+
+@register("leak-limit-low")
+class LeakLimitLow(PortfolioStrategy):
+    """Buys 10 SPY on each month's first session with a limit at that session's low."""
+
+    def next_open(self):
+        if self.is_rebalance_day():
+            spy = self.getdatabyname("SPY")
+            self.buy(data=spy, size=10, price=spy.low[0], exectype=bt.Order.Limit, valid=spy.datetime.date(0))
+'''
+
+
+def test_the_default_check_catches_leaks_a_few_cuts_miss(clean_registry, tmp_path, feeds, raw_csv):
+    """A leak in one year only, the broker value read in next_open and a limit at the session's low: each flagged
+    with its first date, whatever the cuts (2 here, in the middle of the period)."""
+    from strategies import load_user_module
+
+    (tmp_path / "leaks.py").write_text(LEAKS)
+    load_user_module(str(tmp_path / "leaks.py"))
+    one_year, value, limit = (check(n, feeds, SETTINGS, cuts=2, jobs=2, progress=False).leak
+                              for n in ("leak-one-year", "leak-broker-value", "leak-limit-low"))
+    close = raw_csv("SPY")["Adj Close"]
+    in_2020 = close.loc["2020"]
+    firsts = in_2020.groupby(in_2020.index.to_period("M")).head(1).index
+    honest = [close.loc[:d].iloc[-201:-1] for d in firsts]  # the 200 closes before each decision
+    # the streamed run sees NaN for that close (never above the average): it differs where the full run holds SPY
+    first = next(d for d, c in zip(firsts, honest) if close[d] > c.mean())
+    assert one_year.startswith(f"orders differ on {first.date()} in the streamed run")
+    assert value.startswith("the streamed run (each session's close and later bars hidden until known) failed on "
+                            "2019-01-02: strategy 'leak-broker-value': ValueError at ") and "leaks.py:" in value
+    spy = raw_csv("SPY").loc["2019-01-02"]
+    low, opening = (spy[k] * spy["Adj Close"] / spy["Close"] for k in ("Low", "Open"))
+    assert limit == (f"orders differ on 2019-01-02 in the streamed run (each session's close and later bars hidden "
+                     f"until known): SPY 10 shares limit at {low:,.4f} in the full run, 10 shares limit at "
+                     f"{opening:,.4f} in the streamed run")
+
+
+def test_cuts_are_spread_for_any_number(feeds):
+    sessions = feeds.sessions
+    measured = sessions[(sessions >= feeds.start) & (sessions < feeds.end)]
+    middle = measured[len(measured) // 2]
+    for n in (1, 2):
+        dates = cut_dates(feeds, n)
+        assert len(dates) == n and all(abs((d - middle).days) < 300 for d in dates), dates
