@@ -112,6 +112,13 @@ class Book:
         self.queued: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []  # close-fill orders for the next bar
         self.fills: list[tuple] | None = [] if record else None
 
+    @classmethod
+    def for_combos(cls, combos: list[dict], settings, *, record: bool = False) -> "Book":
+        """A book for full parameter sets ``combos`` (each with its ``cash_buffer``) under ``settings``' cash and costs."""
+        return cls(len(combos), settings.cash, np.array([float(c["cash_buffer"]) for c in combos]),
+                   commission=settings.commission, per_share=settings.commission_per_share,
+                   slippage=settings.slippage, record=record)
+
     # Rows are increasing run indexes. The arithmetic goes feed by feed over 1-D columns, in feed order (numpy's
     # row-wise reductions over 3 columns are several times slower), and every run at once reads and writes the
     # arrays in place (``_at``) instead of gathering and scattering them.

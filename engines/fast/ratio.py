@@ -14,7 +14,7 @@ import numpy as np
 from signals import ratio as sig
 
 from .book import IWM, SLEEVE, SPY, Book, Market, curves, named_weights, require_history
-from .rotation import Switches
+from .rotation import Switches, tally_close
 
 EVENTS = ("", "entry", "target", "exit", "stop")
 SIGNAL_KEYS = {"levels": ("price", "zone_low", "zone_high", "target", "stop", "rearm"),
@@ -78,8 +78,7 @@ def simulate(market: Market, combos: list[dict], settings, kind: str, *, record:
     pair = np.array([c["mode"] == "pair" for c in combos])
     size = np.array([float(c["pair_size"]) for c in combos])
     cost = np.array([float(c["short_cost"]) for c in combos])
-    book = Book(n, settings.cash, np.array([float(c["cash_buffer"]) for c in combos]), commission=settings.commission,
-                per_share=settings.commission_per_share, slippage=settings.slippage, record=record)
+    book = Book.for_combos(combos, settings, record=record)
     values = curves(n, sessions - first, settings.cash)  # see figures()
     invested = np.zeros(n)
     switches = Switches(n)
@@ -116,10 +115,7 @@ def simulate(market: Market, combos: list[dict], settings, kind: str, *, record:
         if len(owe):
             book.add_cash(owe, short[owe] * market.close[bar, SPY] * cost[owe] / 252.0)
         values[:, bar - first + 1] = value
-        # Exposure and SwitchCount from the weights size x close / value (IWM and SPY, long or short)
-        iwm_value, spy_value = book.pos[IWM] * market.close[bar, IWM], book.pos[SPY] * market.close[bar, SPY]
-        invested += np.abs(iwm_value / value) + np.abs(spy_value / value) >= 0.02
-        switches.record(book, iwm_value, spy_value, value)
+        tally_close(book, market, bar, value, invested, switches)
     return {"values": values, "book": book, "invested": invested, "switches": switches.count(), "scheduled": scheduled,
             "log": logs, "decisions": decisions}
 

@@ -255,6 +255,14 @@ def switch_key(weights: np.ndarray, threshold: float = 0.02, step: float = 0.05)
     return key
 
 
+def tally_close(book: Book, market: Market, bar: int, value: np.ndarray, invested: np.ndarray, switches: "Switches") -> None:
+    """Exposure (sessions with |IWM| + |SPY| weight >= 2%) and SwitchCount at ``bar``'s close, from the weights
+    size x close / value of IWM and SPY, long or short."""
+    iwm_value, spy_value = book.pos[IWM] * market.close[bar, IWM], book.pos[SPY] * market.close[bar, SPY]
+    invested += np.abs(iwm_value / value) + np.abs(spy_value / value) >= 0.02
+    switches.record(book, iwm_value, spy_value, value)
+
+
 class Switches:
     """SwitchCount for many runs: the held state is judged at the close of each session with fills. The weights
     are kept as they come and turned into states (``switch_key``) and counted ``FOLD`` fill sessions at a time, so

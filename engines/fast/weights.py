@@ -13,8 +13,8 @@ import numpy as np
 
 from strategies.weights import ArrayKnown, decide, record
 
-from .book import IWM, SPY, TRADED, Book, Market, curves, named_weights
-from .rotation import Switches
+from .book import TRADED, Book, Market, curves, named_weights
+from .rotation import Switches, tally_close
 
 
 def known_columns(market: Market) -> dict[tuple[str, str], np.ndarray]:
@@ -52,8 +52,7 @@ def simulate(market: Market, combos: list[dict], settings, cls: type, *, record:
     weights, decisions = targets(cls, combos, market, bars, keep=record)
     decision_of = np.full(sessions, -1)
     decision_of[bars] = np.arange(len(bars))
-    book = Book(n, settings.cash, np.array([float(c["cash_buffer"]) for c in combos]), commission=settings.commission,
-                per_share=settings.commission_per_share, slippage=settings.slippage, record=record)
+    book = Book.for_combos(combos, settings, record=record)
     values = curves(n, sessions - first, settings.cash)  # see figures()
     invested = np.zeros(n)
     switches = Switches(n)
@@ -71,9 +70,6 @@ def simulate(market: Market, combos: list[dict], settings, cls: type, *, record:
         book.broker_step(bar, market, measuring=True)
         value = book.value(bar, market)
         values[:, bar - first + 1] = value
-        # Exposure and SwitchCount from the weights size x close / value (IWM and SPY, long or short)
-        iwm_value, spy_value = book.pos[IWM] * market.close[bar, IWM], book.pos[SPY] * market.close[bar, SPY]
-        invested += np.abs(iwm_value / value) + np.abs(spy_value / value) >= 0.02
-        switches.record(book, iwm_value, spy_value, value)
+        tally_close(book, market, bar, value, invested, switches)
     return {"values": values, "book": book, "invested": invested, "switches": switches.count(), "scheduled": scheduled,
             "log": logs, "decisions": decisions}
