@@ -68,7 +68,7 @@ def located(exc: BaseException, files: set[str]) -> str:
     place = where(exc, files)
     kind = type(exc).__name__
     if isinstance(exc, SystemExit):
-        return f"SystemExit{f' at {place}' if place else ''}: it called exit({exc.code!r}); a strategy must not end the process"
+        return f"SystemExit{f' at {place}' if place else ''}: it called exit({exc.code!r}); a strategy may not end the run"
     return f"{kind}{f' at {place}' if place else ''}: {message_of(exc)}"
 
 
