@@ -23,7 +23,8 @@ def known_columns(market: Market) -> dict[tuple[str, str], np.ndarray]:
     for j, name in enumerate(TRADED):
         columns[(name, "adjusted")] = np.ascontiguousarray(market.close[:, j])
         columns[(name, "raw")] = np.ascontiguousarray(market.raw_close[:, j])
-    columns[("VIX", "adjusted")] = columns[("VIX", "raw")] = np.ascontiguousarray(market.vix)  # no dividends
+    if not np.isnan(market.vix).all():  # a run whose strategies read no VIX has none (Market fills it with NaN)
+        columns[("VIX", "adjusted")] = columns[("VIX", "raw")] = np.ascontiguousarray(market.vix)  # no dividends
     return columns
 
 
