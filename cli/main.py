@@ -2,18 +2,22 @@
 
 Settings come from built-in defaults, then a TOML ``--config`` file, then command-line options (last wins).
 Each command's code is in the module of its name (``cli.compare``, ``cli.sweep``, ...); this module builds the
-parser and turns every expected failure into one ``error:`` line and exit code 2.
+parser and turns every expected failure into one ``error:`` line and exit code 2. SIGINT (Ctrl-C) and SIGTERM
+stop any command at once with one ``stopped`` line (exit code 130 / 143, no traceback): the workers are killed
+(``engines.executors``) and the output folder is left as it was (``cli.output.RunFolder``).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import signal as signals
 import sys
+import threading
 import tomllib
 
 from engines.engine import RunError
 from engines.errors import traceback_text
-from engines.executors import TaskError, end_open_bar
+from engines.executors import Stopped, TaskError, end_open_bar
 from engines.params import ConfigError, format_param
 from feeds import DataError
 from strategies import registered
@@ -68,8 +72,16 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["compare", *argv]
     args = parser.parse_args(argv)
     args.argv = ["run_backtest.py", *argv]  # the command line, for run.json
+    previous = _stop_on_signals()
     try:
         return args.func(args)
+    except KeyboardInterrupt as exc:
+        number = getattr(exc, "signum", signals.SIGINT)
+        shown = "SIGINT (Ctrl-C)" if number == signals.SIGINT else signals.Signals(number).name
+        end_open_bar()
+        print(f"stopped by {shown}: the {args.command} did not finish, its workers are stopped and its output folder "
+              "was not replaced", file=sys.stderr)
+        return 128 + number
     except (DataError, RunError, ConfigError, TaskError, OutputError, ValueError, KeyError, FileNotFoundError,
             tomllib.TOMLDecodeError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
@@ -81,3 +93,23 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (e.g. piped into head): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:
+        for number, handler in previous.items():
+            signals.signal(number, handler)
+
+
+def _stop_on_signals() -> dict:
+    """SIGINT and SIGTERM raise ``Stopped`` in the main thread (the first one; later ones are ignored while the
+    command cleans up). Returns the handlers they replace (none off the main thread, where Python cannot set them)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def stop(number, frame) -> None:
+        for each in (signals.SIGINT, signals.SIGTERM):
+            signals.signal(each, signals.SIG_IGN)
+        raise Stopped(number)
+
+    previous = {number: signals.getsignal(number) for number in (signals.SIGINT, signals.SIGTERM)}
+    for number in previous:
+        signals.signal(number, stop)
+    return previous

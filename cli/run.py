@@ -49,7 +49,8 @@ def common_parents() -> dict[str, argparse.ArgumentParser]:
                        help="on an error, print the full traceback too (default: one line naming the strategy and its file:line)")
     strategies = argparse.ArgumentParser(add_help=False)
     group = strategies.add_argument_group("strategies")
-    group.add_argument("--strategies", help="comma-separated registered names (default: all; see the 'list' command)")
+    group.add_argument("--strategies", help="comma-separated registered names (default: all; see the 'list' command); "
+                            "sweep and walkforward take one")
     group.add_argument("--param", action="append", default=[], metavar="NAME.KEY=VALUE",
                        help="strategy parameter, repeatable, e.g. --param rotation.lookback=126 (None/off for no value)")
     group.add_argument("--module", action="append", default=[], metavar="FILE.py|MODULE",

@@ -5,13 +5,16 @@ import argparse
 import json
 import re
 import time
+from contextlib import closing
 
-from engines.engine import COMPARISON_COLUMNS
+from engines.engine import COMPARISON_COLUMNS, check_history_of_all, resolve
 from engines.executors import EXECUTORS
-from engines.params import ConfigError
+from engines.params import ConfigError, format_param
+from feeds.atomic import atomic_write_text
+from reports import sweep_plots
 from reports.html_report import sweep_report, write_report
-from reports.plots import heatmap
-from reports.tables import format_table, write_table
+from reports.tables import format_table
+from research.results import ResultsWriter, summarize, write_csv
 from research.sweep import (
     DEFAULT_METRIC,
     ENGINES,
@@ -20,8 +23,9 @@ from research.sweep import (
     check_grid,
     default_limit,
     grid_from_config,
+    history_cases,
     parse_grid,
-    run_sweep,
+    sweep_chunks,
     verify,
     verify_text,
 )
@@ -30,6 +34,9 @@ from .output import RunFolder
 from .run import check_params_used, load_feeds, origin, output_folder, print_written, resolve_run
 
 DEFAULT_OUTPUT = "output/sweep"
+RESULTS_FILE = "sweep.parquet"
+# sweep.csv is written too up to this many combinations (about 23 MB); above it the Parquet file alone holds every row
+CSV_MAX_ROWS = 100_000
 
 
 def add_limit_option(parser: argparse.ArgumentParser) -> None:
@@ -78,6 +85,25 @@ def add_executor_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--engine", choices=ENGINES,
                        help="backtrader: one event-driven run per combination; fast: the built-in strategies' "
                             "combinations in chunks over numpy arrays, proven equal in tests (default: backtrader)")
+    group.add_argument("--chunk", type=int, metavar="N",
+                       help="with --engine fast: combinations per task at most (default: 5,000; smaller uses less "
+                            "memory per worker)")
+
+
+def one_strategy(args, options: dict, command: str) -> str:
+    """The one strategy a sweep or walk-forward runs: --strategy, or --strategies when it names exactly one (the
+    option the other commands take); ConfigError when --strategies names several, or another than --strategy."""
+    named = [n.strip() for n in (getattr(args, "strategies", None) or "").split(",") if n.strip()]
+    if not named:
+        return options["strategy"] or "rotation"
+    if len(named) > 1:
+        raise ConfigError(f"{command} runs one strategy, but --strategies names {len(named)} ({', '.join(named)}); "
+                          f"give one (--strategy NAME), or run the command once per strategy")
+    chosen = getattr(args, "strategy", None)
+    if chosen and chosen != named[0]:
+        raise ConfigError(f"{command}: --strategy {chosen} and --strategies {named[0]} name different strategies; give one")
+    resolve(named[0])  # an unknown name: the registry's error, naming the known ones
+    return named[0]
 
 
 def add_subcommand(subparsers, parents: dict) -> None:
@@ -102,7 +128,8 @@ def add_subcommand(subparsers, parents: dict) -> None:
 def sweep_options(args, config: dict, section_name: str = "sweep") -> dict:
     """Sweep options from [sweep] (or ``section_name``) in the config, overridden by the command line."""
     section = dict(config.get("sweep", {}))
-    known = {"strategy", "grid", "metric", "x", "y", "output", "executor", "scheduler", "engine", "verify", "max_combinations"}
+    known = {"strategy", "grid", "metric", "x", "y", "output", "executor", "scheduler", "engine", "verify", "max_combinations",
+             "chunk"}
     unknown = sorted(set(section) - known)
     if unknown:
         raise ConfigError(f"config file {getattr(args, 'config', None)}: [{section_name}] unknown key(s) {', '.join(unknown)}; "
@@ -110,7 +137,7 @@ def sweep_options(args, config: dict, section_name: str = "sweep") -> dict:
     grid = grid_from_config(section.get("grid", {}))
     grid.update(parse_grid(getattr(args, "grid", [])))
     options = {k: section.get(k) for k in known - {"grid", "max_combinations"}}
-    for key in ("strategy", "metric", "x", "y", "output", "executor", "scheduler", "engine", "verify"):
+    for key in ("strategy", "metric", "x", "y", "output", "executor", "scheduler", "engine", "verify", "chunk"):
         if getattr(args, key, None) is not None:
             options[key] = getattr(args, key)
     options["engine"] = options["engine"] or "backtrader"
@@ -124,7 +151,10 @@ def sweep_options(args, config: dict, section_name: str = "sweep") -> dict:
         raise ConfigError("--verify K re-runs a fast-engine sweep's best combinations on Backtrader: add --engine fast")
     options["verify"] = verify_count
     options["grid"] = grid
-    options["strategy"] = options["strategy"] or "rotation"
+    options["strategy"] = one_strategy(args, options, getattr(args, "command", None) or "sweep")
+    chunk = options["chunk"]
+    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1):
+        raise ConfigError(f"--chunk must be a whole number >= 1, not {chunk!r}")
     options["metric"] = options["metric"] or DEFAULT_METRIC
     options["executor"] = options["executor"] or "local"
     options["output"] = output_folder(options["output"], origin(args, "output", section_name), getattr(args, "default_output", DEFAULT_OUTPUT))
@@ -133,55 +163,68 @@ def sweep_options(args, config: dict, section_name: str = "sweep") -> dict:
 
 
 def cmd_sweep(args) -> int:
-
     settings, config = resolve_run(args)
     options = sweep_options(args, config)
     grid = options["grid"]
     keys = list(grid)
-    x, y = options["x"] or keys[0] if keys else None, options["y"] or (keys[1] if len(keys) > 1 else None)
-    base = config["params"].get(options["strategy"], {})
     if not grid:
         raise ConfigError("sweep: empty grid; give at least one --grid KEY=VALUES")
+    x, y = options["x"] or keys[0], options["y"] or (keys[1] if len(keys) > 1 else None)
     for axis, key in (("--x", x), ("--y", y)):
         if key is not None and key not in grid:
             raise ConfigError(f"{axis} {key}: not a grid parameter; the grid has {', '.join(keys)}")
     if x is not None and x == y:
         named = "--x and --y are" if options["x"] else "--y and the heatmap's x (the first grid key) are"
         raise ConfigError(f"{named} both {x}: the heatmap needs two different grid parameters")
-    combos = check_grid(options["strategy"], grid, base, max_combinations=options["max_combinations"])  # before loading data
-    check_params_used(args, config, [options["strategy"]])
+    name, metric = options["strategy"], options["metric"]
+    base = config["params"].get(name, {})
+    grid = check_grid(name, grid, base, max_combinations=options["max_combinations"])  # before loading data
+    check_params_used(args, config, [name])
     with RunFolder(options["output"], args.argv, config) as run:
         output = run.path
-        feeds = load_feeds(settings, config, [(options["strategy"], {**base, **combo}) for combo in combos])
+        cases = list(history_cases(name, grid, base))
+        feeds = load_feeds(settings, config, [(name, params) for params in cases])
+        check_history_of_all(resolve(name), cases, feeds)
         engine, jobs = options["engine"], config["run"].get("jobs")
         started = time.perf_counter()
-        table = run_sweep(options["strategy"], grid, feeds, settings, executor=options["executor"],
-                          jobs=jobs, scheduler=options["scheduler"], base_params=base, engine=engine,
-                          max_combinations=options["max_combinations"])
-        elapsed = time.perf_counter() - started
-        meta = {"strategy": options["strategy"], "engine": engine, "settings": settings.__dict__, "grid": grid,
+        with ResultsWriter(output / RESULTS_FILE, grid) as writer, closing(sweep_chunks(
+                name, grid, feeds, settings, base_params=base, engine=engine, executor=options["executor"], jobs=jobs,
+                scheduler=options["scheduler"], chunk=options["chunk"])) as chunks:
+            for chunk in chunks:
+                writer.add(chunk)
+        engine_seconds = time.perf_counter() - started
+        summary = summarize(output / RESULTS_FILE, grid, metric, x, y)
+        files = [RESULTS_FILE]
+        if grid.size <= CSV_MAX_ROWS:
+            write_csv(output / RESULTS_FILE, output / "sweep.csv", keys, format_param)
+            files.append("sweep.csv")
+        top = summary.top.drop(columns=["combination"])
+        meta = {"strategy": name, "engine": engine, "settings": settings.__dict__, "grid": grid.as_dict(),
+                "combinations": grid.size, "results": files,
+                "timing": {"engine seconds": round(engine_seconds, 3),
+                           "summaries seconds": round(time.perf_counter() - started - engine_seconds, 3)},
                 "data sources": feeds.sources, "data notes": list(feeds.notes)}
         checked = None
         if options["verify"]:
-            checked = verify(options["strategy"], table, grid, options["verify"], options["metric"], feeds, settings,
+            checked = verify(name, summary.top, grid, options["verify"], metric, feeds, settings,
                              base_params=base, executor=options["executor"], jobs=jobs, scheduler=options["scheduler"])
             meta["verified on backtrader"] = json.loads(checked.to_json(orient="records"))
-        write_table(table, output, "sweep", meta, param_columns=keys)
-        best = table.sort_values(options["metric"], ascending=False).head(10)
-        print(f"\nSweep of {options['strategy']} on the {engine} engine: {len(table)} combinations in {elapsed:.1f} s, "
-              f"top 10 by {options['metric']}:")
-        print(format_table(best, param_columns=keys, index=False))
+        meta[f"best {len(top)} by {metric}"] = json.loads(top.to_json(orient="records"))
+        atomic_write_text(output / "sweep.json", json.dumps(meta, indent=2, default=str) + "\n")
+        print(f"\nSweep of {name} on the {engine} engine: {grid.size:,} combinations in {engine_seconds:.1f} s, "
+              f"top 10 by {metric}:")
+        print(format_table(top.head(10), param_columns=keys, index=False))
         if checked is not None:
             print(f"\nThe {len(checked)} best re-run on the Backtrader engine (fast | backtrader | difference):")
             print(verify_text(checked, keys))
-        if x and y:
-            heatmap(table, x, y, options["metric"], output / "heatmap.png",
-                    context=f"{options['strategy']}, {feeds.start.date()} .. {feeds.end.date()}")
-
-        write_report(output, sweep_report(table, options["strategy"], options["metric"], x, y, settings, feeds,
-                                          engine=engine, verified=checked))
+        context = f"{name}, {feeds.start.date()} .. {feeds.end.date()}"
+        if summary.cells is not None:
+            sweep_plots.save(sweep_plots.heatmap_figure(
+                summary.cells, grid.values[grid.keys.index(x)], grid.values[grid.keys.index(y)], x, y, metric,
+                aggregated=summary.aggregated, context=context), output / "heatmap.png")
+        sweep_plots.save(sweep_plots.stability_figure(summary.spreads, metric, context=context, combinations=grid.size),
+                         output / "stability.png")
+        write_report(output, sweep_report(summary, name, settings, feeds, engine=engine, verified=checked, files=files))
         run.commit(feeds.sources, feeds.accepted_bars)
     print_written(run)
     return 0
-
-

@@ -5,7 +5,7 @@ from engines.params import ConfigError
 from reports.html_report import walkforward_report, write_report
 from reports.plots import plot_walkforward
 from reports.tables import format_table, write_run_tables, write_stitched, write_table
-from research.sweep import DEFAULT_METRIC, check_grid
+from research.sweep import DEFAULT_METRIC, check_grid, history_cases
 from research.walkforward import WINDOW_FIGURES, buy_and_hold, make_windows, summary, walkforward_runs
 
 from .output import RunFolder
@@ -37,7 +37,7 @@ def cmd_walkforward(args) -> int:
     section = dict(config.get("walkforward", {}))
     known = {"in_sample", "out_of_sample", "anchored"}
     unknown = sorted(set(section) - known - {"strategy", "grid", "metric", "output", "executor", "scheduler", "engine",
-                                             "max_combinations"})
+                                             "max_combinations", "chunk"})
     if unknown:
         raise ConfigError(f"config file {args.config}: [walkforward] unknown key(s) {', '.join(unknown)}")
     options = sweep_options(args, {"sweep": {k: v for k, v in section.items() if k not in known}}, "walkforward")
@@ -46,17 +46,17 @@ def cmd_walkforward(args) -> int:
     anchored = args.anchored or bool(section.get("anchored", False))
     base = config["params"].get(options["strategy"], {})
     windows = make_windows(settings.start, settings.end, in_sample, out_sample, anchored)
-    combos = check_grid(options["strategy"], options["grid"], base, max_combinations=options["max_combinations"],
-                        runs_per_combination=len(windows))  # before loading data
+    grid = check_grid(options["strategy"], options["grid"], base, max_combinations=options["max_combinations"],
+                      runs_per_combination=len(windows))  # before loading data
     check_params_used(args, config, [options["strategy"]])
     with RunFolder(options["output"], args.argv, config) as run:
         output = run.path
-        feeds = load_feeds(settings, config, [(options["strategy"], {**base, **combo}) for combo in combos])
+        feeds = load_feeds(settings, config, [(options["strategy"], p) for p in history_cases(options["strategy"], grid, base)])
         table, stitched, runs = walkforward_runs(
             options["strategy"], options["grid"], feeds, settings, in_sample_years=in_sample, out_of_sample_years=out_sample,
             anchored=anchored, metric=options["metric"], executor=options["executor"], jobs=config["run"].get("jobs"),
             scheduler=options["scheduler"], base_params=base, engine=options["engine"],
-            max_combinations=options["max_combinations"],
+            max_combinations=options["max_combinations"], chunk=options["chunk"],
         )
         facts = summary(table, stitched, options["metric"])
         print(f"\nWalk-forward of {options['strategy']} ({'anchored' if anchored else 'rolling'}, {in_sample}y in / {out_sample}y out; "

@@ -3,6 +3,15 @@
 Every executor maps a top-level task ``task(feeds, item) -> small result`` over items. The prepared FeedSet is
 shipped to each worker once (pool initializer, or one broadcast scatter on Dask), never per item, and workers
 return small results (metrics, not strategies), so memory stays flat as the number of items grows.
+
+Items are submitted in bounded batches (``iter_tasks``: at most ``IN_FLIGHT_PER_WORKER`` per worker not yet
+collected), from an iterable that may be lazy, so neither the queue of work nor the results waiting to be
+collected grow with the number of items. Stop means stop: on any exception in the calling process (an error,
+Ctrl-C's KeyboardInterrupt, SIGTERM turned into ``Stopped`` by the command line) or when the caller stops reading,
+the items not started are cancelled and the pool's workers are killed at once (Dask: the submitted tasks are
+cancelled). Workers ignore SIGINT (Ctrl-C reaches the whole process group: only the calling process acts on it) and
+die with the calling process. A worker that dies (e.g. killed by the out-of-memory killer) stops the run with
+``WorkerDied``, a one-line error saying what happened and what to try.
 """
 from __future__ import annotations
 
@@ -16,7 +25,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TextIO
 
 from feeds import FeedSet
@@ -25,6 +36,7 @@ from strategies.registry import install_user_modules, user_modules
 from .errors import DetailedError, message_of, traceback_text
 
 EXECUTORS = ("local", "dask")
+IN_FLIGHT_PER_WORKER = 2  # items submitted and not yet collected, per worker: one running, one queued behind it
 _WORKER_FEEDS: FeedSet | None = None
 _PR_SET_PDEATHSIG = 1
 
@@ -32,6 +44,18 @@ _PR_SET_PDEATHSIG = 1
 class TaskError(DetailedError, RuntimeError):
     """A task failed in a worker: the message names the item (e.g. the parameter combination); ``details`` is the
     traceback (for --debug)."""
+
+
+class WorkerDied(TaskError):
+    """A worker process ended while running an item (killed by the system, e.g. out of memory, or crashed)."""
+
+
+class Stopped(KeyboardInterrupt):
+    """The command was asked to stop by a signal (SIGTERM, or SIGINT: Ctrl-C); ``signum`` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 class Progress:
@@ -108,6 +132,10 @@ def die_with_parent(parent: int) -> None:
 
 def _init_worker(feeds: FeedSet, parent: int | None = None) -> None:
     global _WORKER_FEEDS
+    # Ctrl-C goes to the whole process group: the calling process stops the workers, so they ignore it (no
+    # KeyboardInterrupt traceback from each worker); SIGTERM ends a worker at once (no handler copied from the parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if parent is not None:
         die_with_parent(parent)
     _WORKER_FEEDS = feeds
@@ -150,32 +178,145 @@ def run_tasks(
     ``caller_works`` (local): this process runs items too, next to ``jobs - 1`` workers (see ``_run_here_too``).
     ``size(item)``: how many units of ``progress`` an item counts for (default 1, e.g. runs in a pass).
     """
+    if caller_works and executor == "local":
+        _check(executor, jobs)
+        jobs = min(jobs or os.cpu_count() or 1, max(len(items), 1))
+        if jobs > 1:
+            progress_items = _PerItem(progress or Progress(len(items), enabled=False), size or (lambda item: 1))
+            return _run_here_too(task, items, feeds, jobs, progress_items)
+    results: list = [None] * len(items)
+    for position, result in iter_tasks(task, items, feeds, executor=executor, jobs=jobs, scheduler=scheduler,
+                                       progress=progress, size=size):
+        results[position] = result
+    return results
+
+
+def _check(executor: str, jobs) -> None:
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
-    if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise ValueError(f"jobs must be a whole number >= 1, not {jobs!r}")
-    progress = _PerItem(progress or Progress(len(items), enabled=False), size or (lambda item: 1))
+
+
+def workers_for(executor: str, jobs: int | None) -> int:
+    """How many processes work on the items: ``jobs`` (default all cores) locally, ``jobs`` (default 1) on Dask
+    (where the cluster decides; used only to size batches)."""
+    return (jobs or os.cpu_count() or 1) if executor == "local" else (jobs or 1)
+
+
+def iter_tasks(
+    task: Callable[[FeedSet, Any], Any],
+    items: Iterable[Any],
+    feeds: FeedSet,
+    *,
+    executor: str = "local",
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    progress: Progress | None = None,
+    size: Callable[[Any], int] | None = None,
+    in_flight: int | None = None,
+) -> Iterator[tuple[int, Any]]:
+    """``(position, task(feeds, item))`` for every item of ``items`` (a list or a lazy iterable), in the order
+    the items finish, with at most ``in_flight`` items (default ``IN_FLIGHT_PER_WORKER`` per worker) submitted and
+    not yet collected. ``executor``, ``jobs``, ``scheduler``: as ``run_tasks`` (``jobs=1``: in this process).
+
+    Leaving early (an exception here or in the caller, KeyboardInterrupt, ``Stopped``, or closing the generator)
+    cancels what is not started and kills the workers (Dask: cancels the submitted tasks). A dead worker raises
+    ``WorkerDied``."""
+    _check(executor, jobs)
+    progress = _PerItem(progress or Progress(0, enabled=False), size or (lambda item: 1))
     if executor == "dask":
         if not scheduler:
             raise ValueError("executor 'dask' needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
-        return _run_dask(task, items, feeds, scheduler, progress)
-    jobs = min(jobs or os.cpu_count() or 1, max(len(items), 1))
+        yield from _iter_dask(task, items, feeds, scheduler, progress, in_flight or IN_FLIGHT_PER_WORKER * max(jobs or 2, 1))
+        return
+    jobs = jobs or os.cpu_count() or 1
+    if isinstance(items, Sequence):
+        jobs = min(jobs, max(len(items), 1))
     if jobs == 1:
-        results = []
-        for item in items:
-            results.append(_guarded(task, feeds, item))
+        for position, item in enumerate(items):
+            result = _guarded(task, feeds, item)
             progress.update(item)
-        return results
-    if caller_works:
-        return _run_here_too(task, items, feeds, jobs, progress)
-    results: list = [None] * len(items)
+            yield position, result
+        return
+    yield from _iter_pool(task, items, feeds, jobs, progress, in_flight or IN_FLIGHT_PER_WORKER * jobs)
+
+
+def _iter_pool(task, items, feeds, jobs: int, progress, in_flight: int) -> Iterator[tuple[int, Any]]:
     context = multiprocessing.get_context("fork")  # workers inherit the registry (incl. --module strategies)
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(feeds, os.getpid())) as pool:
-        futures = {pool.submit(_call_in_worker, task, item): i for i, item in enumerate(items)}
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            progress.update(items[futures[future]])
-    return results
+    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(feeds, os.getpid()))
+    workers: dict = {}  # pid -> Process, kept to tell how a dead worker ended
+    finished = False
+    try:
+        source = enumerate(items)
+        pending: dict = {}  # future -> (position, item)
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < in_flight:
+                try:
+                    position, item = next(source)
+                except StopIteration:
+                    exhausted = True
+                    break
+                pending[pool.submit(_call_in_worker, task, item)] = (position, item)
+                workers.update(pool._processes or {})
+            if not pending:
+                break
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: pending[f][0]):
+                position, item = pending.pop(future)
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    raise WorkerDied(_death_message(item, workers.values())) from None
+                progress.update(item)
+                yield position, result
+        finished = True
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:
+            stop_pool(pool)
+
+
+def stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop ``pool`` now: cancel the items not started and kill its workers (they hold nothing to save: the
+    calling process owns every output), then wait a moment for them to be gone."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        try:
+            process.kill()
+        except (OSError, ValueError, AttributeError):
+            pass
+    deadline = time.monotonic() + 1.0
+    for process in processes:
+        try:
+            process.join(max(0.0, deadline - time.monotonic()))
+        except (OSError, ValueError, AssertionError):
+            pass
+
+
+def _death_message(item: Any, processes) -> str:
+    """What to say when a worker died: which item was running, how the worker ended, what to try."""
+    codes = sorted({p.exitcode for p in processes if p.exitcode not in (None, 0)})
+    how = ", ".join(_ending(code) for code in codes) or "its exit status is unknown"
+    return (f"a worker process died while running {describe(item)} ({how}); the system may have stopped it for lack "
+            f"of memory: try fewer --jobs, or smaller chunks (--chunk) on the fast engine")
+
+
+def _ending(code: int) -> str:
+    name = _signal_name(-code) if code < 0 else None
+    if name is None:
+        return f"exit code {code}"
+    return f"killed by {name}" + (", as the system's out-of-memory killer does" if -code == signal.SIGKILL else "")
+
+
+def _signal_name(number: int) -> str | None:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return None
 
 
 def _run_here_too(task, items, feeds, jobs: int, progress) -> list:
@@ -239,11 +380,14 @@ def _run_here_too(task, items, feeds, jobs: int, progress) -> list:
     except BaseException:
         with lock:
             pending.clear()
-        raise
-    finally:
         sys.setswitchinterval(switch_interval)
-        pool.shutdown(wait=True, cancel_futures=True)
+        stop_pool(pool)  # stop now: the item a worker is running is not waited for
+        raise
+    sys.setswitchinterval(switch_interval)
+    pool.shutdown(wait=True, cancel_futures=True)
     if failures:
+        if isinstance(failures[0], BrokenProcessPool):
+            raise WorkerDied(_death_message("an item of the comparison", [])) from None
         raise failures[0]
     return results
 
@@ -254,7 +398,7 @@ def _on_dask_worker(task: Callable, feeds: FeedSet, item: Any, modules: dict):
     return _guarded(task, feeds, item)
 
 
-def _run_dask(task, items, feeds, scheduler, progress) -> list:
+def _iter_dask(task, items, feeds, scheduler, progress, in_flight: int) -> Iterator[tuple[int, Any]]:
     try:
         from distributed import Client, as_completed as dask_completed
     except ImportError:
@@ -263,15 +407,36 @@ def _run_dask(task, items, feeds, scheduler, progress) -> list:
         client = Client(scheduler, timeout="10s")
     except OSError as exc:
         raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    pending: dict = {}  # future key -> (future, position, item)
+    finished = False
     try:
         shared = client.scatter(feeds, broadcast=True)
         modules = user_modules()  # --module strategies: their source goes along, the workers load it
-        futures = [client.submit(_on_dask_worker, task, shared, item, modules, pure=False) for item in items]
-        index = {f.key: i for i, f in enumerate(futures)}
-        results: list = [None] * len(items)
-        for future in dask_completed(futures):
-            results[index[future.key]] = future.result()
-            progress.update(items[index[future.key]])
-        return results
+        source = enumerate(items)
+        running = dask_completed()
+
+        def submit_more() -> None:
+            while len(pending) < in_flight:
+                try:
+                    position, item = next(source)
+                except StopIteration:
+                    return
+                future = client.submit(_on_dask_worker, task, shared, item, modules, pure=False)
+                pending[future.key] = (future, position, item)
+                running.add(future)
+
+        submit_more()
+        for future in running:
+            _, position, item = pending.pop(future.key)
+            result = future.result()
+            progress.update(item)
+            submit_more()
+            yield position, result
+        finished = True
     finally:
-        client.close()
+        if not finished and pending:
+            try:
+                client.cancel([f for f, _, _ in pending.values()], force=True)
+            except Exception:  # noqa: BLE001 - stopping anyway: the scheduler drops them with the client
+                pass
+        client.close(timeout=5)

@@ -5,7 +5,10 @@ Built from ``reports.html``'s blocks (tables, charts, the packed page); the tear
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import matplotlib.colors
+import numpy as np
 import pandas as pd
 
 from .html import _section, _text, chart, format_cell, html_table, lazy, money_axis, page, section, write_report  # noqa: F401
@@ -103,38 +106,86 @@ def _data_section(feeds, results=()) -> str:
 
 
 # -- sweep and walk-forward ---------------------------------------------------------------------------------------
-def sweep_report(table: pd.DataFrame, strategy: str, metric: str, x: str | None, y: str | None, settings, feeds,
-                 *, engine: str = "backtrader", verified: pd.DataFrame | None = None) -> str:
-    """The sweep's report: the interactive heatmap of ``metric`` over ``x``/``y``, the best combinations re-run on
-    Backtrader when ``verified`` is given, and the full results table."""
+HTML_CELLS = (120, 60)  # heatmap cells in the page at most (x, y): more values are grouped, as in the PNG
+HTML_ANNOTATED_CELLS = 400  # cells printed in the page's heatmap only up to this many
+TOP_SHOWN = 50  # rows of the ranked table in the page
+
+
+def sweep_report(summary, strategy: str, settings, feeds, *, engine: str = "backtrader",
+                 verified: pd.DataFrame | None = None, files: Sequence[str] = (), guard: dict | None = None) -> str:
+    """The sweep's report, its size bounded whatever the grid's: the ``TOP_SHOWN`` best combinations (the rest are
+    in the results ``files``, linked), the interactive heatmap of the metric over ``summary.x``/``summary.y`` (grouped
+    like the PNG beyond ``HTML_CELLS``), the parameter-stability charts, the best re-run on Backtrader when
+    ``verified`` is given and the overfitting guard's figures when ``guard`` is. ``summary``:
+    ``research.results.SweepSummary``."""
     import plotly.graph_objects as go
 
-    from research.sweep import heatmap_grid
-
-    sections = []
-    if x and y:
-        grid = heatmap_grid(table, x, y, metric)
-        fig = go.Figure(go.Heatmap(z=grid.to_numpy(dtype=float), x=list(grid.columns), y=list(grid.index),
-                                   text=[[format_cell(metric, v) for v in row] for row in grid.to_numpy(dtype=float)],
-                                   texttemplate="%{text}", colorscale="Viridis", colorbar=dict(title=metric),
-                                   hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>{metric}=%{{z:.2f}}<extra></extra>"))
-        fig.update_layout(title=f"{strategy}: {metric} over {x} and {y}", xaxis=dict(title=x, type="category"),
-                          yaxis=dict(title=y, type="category", autorange="reversed"), hovermode="closest")
-        sections.append(_section("Heatmap", chart(fig, "heatmap", 120 + 40 * max(6, len(grid.index)))))
     from engines.engine import COMPARISON_COLUMNS
 
-    ranked = table.sort_values(metric, ascending=False).reset_index(drop=True)
-    ranked.index = ranked.index + 1
-    ranked.index.name = "rank"
-    params = [c for c in table.columns if c not in COMPARISON_COLUMNS]
+    from .sweep_plots import group_labels, grouped
+
+    metric, grid = summary.metric, summary.grid
+    params = list(grid.keys)
+    links = ", ".join(f'<a href="{_text(f)}">{_text(f)}</a>' for f in files)
+    shown = summary.top.head(TOP_SHOWN).drop(columns=["combination"], errors="ignore")
+    shown = shown[[c for c in shown.columns if c in params or c in COMPARISON_COLUMNS]].reset_index(drop=True)
+    shown.index = shown.index + 1
+    shown.index.name = "rank"
+    sections = [_section(f"The {len(shown)} best of {summary.count:,} combinations by {metric}",
+                         html_table(shown, scroll=True, param_columns=params),
+                         f'<p class="note">Every combination is in {links} (one row each, in grid order).</p>'
+                         if links else "")]
+    if guard:
+        facts = pd.DataFrame({"value": {k: v for k, v in guard.items()}}).rename_axis("overfitting guard")
+        sections.append(_section("How much of the best is luck", html_table(facts)))
+    if summary.cells is not None:
+        x, y = summary.x, summary.y
+        values, x_size = grouped(summary.cells, 1, HTML_CELLS[0])
+        values, y_size = grouped(values, 0, HTML_CELLS[1])
+        x_labels = group_labels(list(grid.values[grid.keys.index(x)]), x_size)
+        y_labels = group_labels(list(grid.values[grid.keys.index(y)]), y_size)
+        z = [[None if v != v else round(float(v), 4) for v in row] for row in values]
+        annotate = values.size <= HTML_ANNOTATED_CELLS
+        trace = dict(z=z, x=x_labels, y=y_labels, colorscale="Viridis", colorbar=dict(title=metric),
+                     hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>{metric}=%{{z:.2f}}<extra></extra>")
+        if annotate:
+            trace.update(text=[[format_cell(metric, v) for v in row] for row in values], texttemplate="%{text}")
+        grouping = [f"{k} in groups of {n}" for k, n in ((x, x_size), (y, y_size)) if n > 1]
+        fig = go.Figure(go.Heatmap(**trace))
+        fig.update_layout(title=f"{strategy}: {metric} over {x} and {y}; each cell {summary.aggregated}"
+                          + (f" ({', '.join(grouping)})" if grouping else ""),
+                          xaxis=dict(title=x, type="category"), yaxis=dict(title=y, type="category", autorange="reversed"),
+                          hovermode="closest")
+        sections.append(_section("Heatmap", chart(fig, "heatmap", 160 + 22 * max(12, min(len(y_labels), 30)))))
+    stability = []
+    for spread in summary.spreads:
+        labels = group_labels(list(spread.values), 1)
+        q = [[None if v != v else round(float(v), 4) for v in spread.quantiles[:, j]] for j in range(spread.quantiles.shape[1])]
+        best = [None if v != v else round(float(v), 4) for v in spread.best]
+        fig = go.Figure()
+        if not bool(np.all(spread.count <= 1)):
+            fig.add_trace(go.Scatter(x=labels, y=q[0], mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip"))
+            fig.add_trace(go.Scatter(x=labels, y=q[4], mode="lines", line=dict(width=0), fill="tonexty",
+                                     fillcolor="rgba(31,119,180,0.15)", name="5-95th percentile"))
+            fig.add_trace(go.Scatter(x=labels, y=q[1], mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip"))
+            fig.add_trace(go.Scatter(x=labels, y=q[3], mode="lines", line=dict(width=0), fill="tonexty",
+                                     fillcolor="rgba(31,119,180,0.3)", name="25-75th percentile"))
+            fig.add_trace(go.Scatter(x=labels, y=q[2], mode="lines", line=dict(color="rgb(31,119,180)"), name="median"))
+        fig.add_trace(go.Scatter(x=labels, y=best, mode="lines+markers" if len(labels) <= 40 else "lines",
+                                 line=dict(color="black", width=1), name="best"))
+        fig.update_layout(title=f"{spread.key}: {metric} over all other parameters, per value", hovermode="x unified",
+                          xaxis=dict(title=spread.key, type="category"), yaxis=dict(title=metric))
+        stability.append(chart(fig, f"stability-{len(stability)}", 300))
+    sections.append(_section("Parameter stability", *stability,
+                             '<p class="note">Per value of each parameter, the spread of the metric over every '
+                             "combination of the other parameters (percentiles within 1/1,024 of the metric's range). "
+                             "A robust choice has its whole band high, not only its best.</p>"))
     if verified is not None:
         sections.append(_section(f"The {len(verified)} best re-run on the Backtrader engine",
                                  html_table(verified, index=False, param_columns=params)))
-    sections.append(_section(f"All {len(table)} combinations, best {metric} first",
-                             html_table(ranked, scroll=True, param_columns=params)))
     sections.append(_data_section(feeds))
-    return page(f"Sweep of {strategy}", f"{feeds.start.date()} .. {feeds.end.date()}, metric {_text(metric)}, "
-                f"{_text(engine)} engine, starting cash {settings.cash:,.0f}", sections)
+    return page(f"Sweep of {strategy}", f"{feeds.start.date()} .. {feeds.end.date()}, {summary.count:,} combinations, "
+                f"metric {_text(metric)}, {_text(engine)} engine, starting cash {settings.cash:,.0f}", sections)
 
 
 def walkforward_report(table: pd.DataFrame, stitched: pd.Series, benchmark: pd.Series, facts: dict, strategy: str,

@@ -1,5 +1,5 @@
-"""Figures of a command's results: the comparison (equity, drawdown, allocation), the SPY/IWM ratio chart, a
-sweep's heatmap and the walk-forward chart. Headless (Agg); each saved atomically."""
+"""Figures of a command's results: the comparison (equity, drawdown, allocation), the SPY/IWM ratio chart and the
+walk-forward chart (a sweep's pictures: ``reports.sweep_plots``). Headless (Agg); each saved atomically."""
 from __future__ import annotations
 
 import math
@@ -12,10 +12,9 @@ import pandas as pd
 
 from engines.btplot import save_png
 from engines.money import money_label, money_ticks
-from engines.engine import COMPARISON_COLUMNS, RunResult
+from engines.engine import RunResult
 from feeds import CASH_FEED, FeedSet
 from feeds.atomic import atomic_write
-from research.sweep import heatmap_grid
 
 from .palette import holding_colour, run_colours
 
@@ -203,46 +202,6 @@ def _finish(fig, path, show: bool):
         plt.show()
     if path is not None:
         plt.close(fig)
-    return fig
-
-
-def heatmap(table: pd.DataFrame, x: str, y: str, metric: str, path: str | Path, title: str = "", context: str = "") -> Path:
-    """``heatmap_figure`` saved as PNG (atomically)."""
-    import matplotlib.pyplot as plt
-
-    fig = heatmap_figure(table, x, y, metric, title, context)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=130, format="png"))
-    plt.close(fig)
-    return Path(path)
-
-
-def heatmap_figure(table: pd.DataFrame, x: str, y: str, metric: str, title: str = "", context: str = ""):
-    """A heatmap of ``metric`` over parameters ``x`` and ``y`` (the best value over any other parameters), each
-    cell printed to 2 decimals, the metric and the parameters in the title (after ``context``, e.g. the strategy
-    and period)."""
-    import matplotlib.pyplot as plt
-
-    pivot = heatmap_grid(table, x, y, metric)
-    values = pivot.to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(max(7.0, 2.8 + 0.85 * len(pivot.columns)), max(4.5, 2.0 + 0.55 * len(pivot.index))))
-    image = ax.imshow(values, aspect="auto", cmap="viridis")
-    ax.set_xticks(range(len(pivot.columns)), pivot.columns)
-    ax.set_yticks(range(len(pivot.index)), pivot.index)
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    finite = values[~pd.isna(values)]
-    middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
-    for i in range(values.shape[0]):
-        for j in range(values.shape[1]):
-            value = values[i, j]
-            text = "n/a" if math.isnan(value) else f"{value:.2f}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=9,
-                    color="black" if not math.isnan(value) and value > middle else "white")
-    others = [c for c in table.columns if c not in (x, y) and c not in COMPARISON_COLUMNS]
-    ax.set_title(title or (f"{context}: " if context else "") + f"{metric} by {x} and {y}"
-                 + (f"\n(best over {', '.join(others)})" if others else ""))
-    fig.colorbar(image, ax=ax, label=metric)
-    fig.tight_layout()
     return fig
 
 

@@ -5,12 +5,13 @@
 """
 from __future__ import annotations
 
-import itertools
 import math
-import os
 import sys
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import closing
 
+import numpy as np
 import pandas as pd
 
 from engines.engine import (
@@ -23,7 +24,8 @@ from engines.engine import (
     resolve,
     run_item,
 )
-from engines.executors import Progress, run_tasks
+from engines.executors import Progress, iter_tasks, run_tasks, workers_for
+from engines.grid import Chunk, Grid, GridSlice
 from engines.params import ConfigError, format_param, parse_value
 from feeds import FeedSet
 
@@ -101,9 +103,8 @@ def grid_from_config(table: dict) -> dict[str, list]:
 
 
 def combinations(grid: dict[str, list]) -> list[dict]:
-    """Every combination of the grid, in a stable order."""
-    keys = list(grid)
-    return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
+    """Every combination of the grid, in a stable order (``Grid``'s order: the last key varies fastest)."""
+    return Grid.of(grid).combos()
 
 
 def grid_size(grid: dict[str, list]) -> int:
@@ -111,29 +112,58 @@ def grid_size(grid: dict[str, list]) -> int:
     return math.prod(len(v) for v in grid.values())
 
 
-def check_grid(name: str, grid: dict[str, list], base_params: dict | None = None, *,
-               max_combinations: int = MAX_COMBINATIONS, runs_per_combination: int = 1) -> list[dict]:
-    """The grid's combinations, each checked by the strategy's own parameter validation, before any run.
+def check_grid(name: str, grid: dict[str, list] | Grid, base_params: dict | None = None, *,
+               max_combinations: int = MAX_COMBINATIONS, runs_per_combination: int = 1) -> Grid:
+    """The grid (``engines.grid.Grid``), every combination checked by the strategy's own parameter validation
+    before any run, one at a time (none is kept: a grid of a million costs a few seconds and no memory).
 
     ConfigError when the grid has more than ``max_combinations`` combinations (saying how to go on), or naming
     the first combination, parameter and value the strategy refuses."""
     entry = resolve(name)
-    size = grid_size(grid)
+    grid = Grid.of(grid)
+    size = grid.size
     if size > max_combinations:
-        shape = " x ".join(f"{len(v)} {k}" for k, v in grid.items())
+        shape = " x ".join(f"{len(v)} {k}" for k, v in zip(grid.keys, grid.values))
         raise ConfigError(
             f"the grid has {size:,} combinations ({shape}){f', {size * runs_per_combination:,} runs' if runs_per_combination > 1 else ''}, "
             f"more than the limit of {max_combinations:,}: use fewer values per key (a larger STEP), or pass "
             f"--max-combinations {size} to run it anyway"
         )
-    combos = combinations(grid)
-    for i, combo in enumerate(combos, 1):
+    base = dict(base_params or {})
+    for i, combo in enumerate(grid.iter(), 1):
         try:
-            check_params(entry, {**(base_params or {}), **combo})
+            check_params(entry, {**base, **combo})
         except RunError as exc:
             shown = ", ".join(f"{k}={v}" for k, v in combo.items())
             raise ConfigError(f"grid combination {i:,} of {size:,} ({shown}): {exc}") from None
-    return combos
+    return grid
+
+
+def history_cases(name: str, grid: dict[str, list] | Grid, base_params: dict | None = None) -> Iterator[dict]:
+    """Parameter sets whose history needs (``history_needed``) are those of the whole grid: when the strategy names
+    the parameters that set its history (``history_params``, declared with or below its ``history_needed``), only
+    the combinations of those keys (e.g. 250 lookbacks of a million-combination grid); otherwise every combination."""
+    entry = resolve(name)
+    grid = Grid.of(grid)
+    base = dict(base_params or {})
+    declared = _declared_history_params(entry.cls)
+    if declared is None:
+        yield from GridSlice(grid, 0, grid.size, tuple(base.items()))
+        return
+    keys = [k for k in grid.keys if k in declared]
+    for combo in Grid.of({k: grid.values[grid.keys.index(k)] for k in keys}).iter():
+        yield {**base, **combo}
+
+
+def _declared_history_params(cls) -> tuple[str, ...] | None:
+    """The ``history_params`` that go with the ``history_needed`` a class uses, or None when that method's class
+    (or a subclass of it) does not declare them."""
+    for klass in cls.__mro__:
+        if "history_params" in vars(klass):
+            return tuple(klass.history_params)
+        if "history_needed" in vars(klass):
+            return None
+    return ()  # no history_needed at all: nothing is needed
 
 
 def estimate_line(name: str, count: int, seconds: float, workers: int) -> str:
@@ -144,18 +174,22 @@ def estimate_line(name: str, count: int, seconds: float, workers: int) -> str:
             f"{shown} on {workers} process(es)")
 
 
-def run_measured(task, items: list, feeds, *, label: str, progress: bool, executor: str, jobs, scheduler, unit: str) -> list:
-    """Run ``items[0]`` here and time it, print the estimate for the rest, then run the rest with ``run_tasks``."""
+def run_measured(task, items: Iterable, count: int, feeds, *, label: str, progress: bool, executor: str, jobs,
+                 scheduler, unit: str) -> Iterator[tuple[int, object]]:
+    """``(position, result)`` for each of the ``count`` ``items`` (a list or a lazy iterable): the first run here and
+    timed, the estimate for the rest printed, the rest on ``iter_tasks`` (in the order they finish)."""
+    items = iter(items)
     started = time.perf_counter()
-    first = task(feeds, items[0])
+    yield 0, task(feeds, next(items))
     took = time.perf_counter() - started
-    if len(items) == 1:
-        return [first]
-    workers = jobs or (os.cpu_count() or 1) if executor == "local" else (jobs or 1)
+    if count == 1:
+        return
     if progress:
-        print(estimate_line(label, len(items), took, workers), file=sys.stderr, flush=True)
-    bar = Progress(len(items) - 1, unit, enabled=progress)
-    return [first, *run_tasks(task, items[1:], feeds, executor=executor, jobs=jobs, scheduler=scheduler, progress=bar)]
+        print(estimate_line(label, count, took, workers_for(executor, jobs)), file=sys.stderr, flush=True)
+    bar = Progress(count - 1, unit, enabled=progress)
+    with closing(iter_tasks(task, items, feeds, executor=executor, jobs=jobs, scheduler=scheduler, progress=bar)) as done:
+        for position, result in done:
+            yield position + 1, result
 
 
 def metrics_task(feeds: FeedSet, item: RunItem) -> dict:
@@ -163,55 +197,91 @@ def metrics_task(feeds: FeedSet, item: RunItem) -> dict:
     return run_item(feeds, item).metrics
 
 
-def evaluate(name: str, combos: list[dict], feeds: FeedSet, settings: RunSettings, *, engine: str = "backtrader",
-             executor: str = "local", jobs: int | None = None, scheduler: str | None = None, progress: bool = True,
-             windows: list[tuple[str | None, str | None]] = ((None, None),)) -> list[list[dict]]:
-    """The comparison metrics of each of ``combos`` (full parameter sets) on ``engine``, for each measured window
-    ``(start, end)`` of the feeds ((None, None): all of it): one list per window, in ``combos`` order. The fast
-    engine's chunks run on the same executors as Backtrader runs, all windows in one batch."""
+def sweep_chunks(name: str, grid: Grid, feeds: FeedSet, settings: RunSettings, *, base_params: dict | None = None,
+                 engine: str = "backtrader", executor: str = "local", jobs: int | None = None,
+                 scheduler: str | None = None, progress: bool = True, chunk: int | None = None,
+                 window: tuple[str | None, str | None] = (None, None)) -> Iterator[Chunk]:
+    """The comparison columns of every combination of ``grid`` (checked by ``check_grid``; on top of the fixed
+    ``base_params``) as ``Chunk``s in the order they finish, on the measured ``window`` of the feeds.
+
+    "fast": tasks of at most ``chunk`` combinations (default ``engines.fast.CHUNK``) that each carry their slice of
+    the grid; "backtrader": one run per combination, the first here and timed. Work is handed out in bounded
+    batches, so closing this generator (or any exception) stops every worker at once."""
+    base = dict(base_params or {})
+    start, end = window
     if engine == "fast":
         from engines import fast
 
-        parts = 1 if executor == "local" and jobs == 1 else (jobs or os.cpu_count() or 1)
-        # the callers (run_sweep, run_walkforward, verify) pass combinations check_grid has validated
-        tasks = [fast.chunks(name, combos, settings, parts=parts, start=a, end=b, validate=False) for a, b in windows]
+        if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1):
+            raise ConfigError(f"--chunk must be a whole number >= 1, not {chunk!r}")
+        parts = 1 if executor == "local" and jobs == 1 else workers_for(executor, jobs)
+        tasks = fast.grid_chunks(name, grid, base, settings, size=chunk or fast.CHUNK, parts=parts, start=start, end=end)
+        bar = Progress(grid.size, "combinations", enabled=progress)
+        with closing(iter_tasks(fast.grid_chunk_task, tasks, feeds, executor=executor, jobs=jobs, scheduler=scheduler,
+                                progress=bar, size=lambda task: len(task.combos))) as done:
+            for _, result in done:
+                yield result
+        return
+    if engine != "backtrader":
+        raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    items = (RunItem(name, params, settings, start, end) for params in GridSlice(grid, 0, grid.size, tuple(base.items())))
+    with closing(run_measured(metrics_task, items, grid.size, feeds, label=f"{name} on the backtrader engine",
+                              progress=progress, executor=executor, jobs=jobs, scheduler=scheduler,
+                              unit="combinations")) as done:
+        for position, metrics in done:
+            yield Chunk.of_rows(position, [metrics], COMPARISON_COLUMNS)
+
+
+def evaluate(name: str, combos: list[dict], feeds: FeedSet, settings: RunSettings, *, engine: str = "backtrader",
+             executor: str = "local", jobs: int | None = None, scheduler: str | None = None, progress: bool = True,
+             windows: list[tuple[str | None, str | None]] = ((None, None),), chunk: int | None = None) -> list[list[dict]]:
+    """The comparison metrics of each of ``combos`` (full parameter sets) on ``engine``, for each measured window
+    ``(start, end)`` of the feeds ((None, None): all of it): one list per window, in ``combos`` order. The fast
+    engine's chunks (at most ``chunk`` combinations each) run on the same executors as Backtrader runs, all
+    windows in one batch."""
+    if engine == "fast":
+        from engines import fast
+
+        parts = 1 if executor == "local" and jobs == 1 else workers_for(executor, jobs)
+        # the callers (run_walkforward, verify) pass combinations check_grid has validated
+        tasks = [fast.chunks(name, combos, settings, size=chunk or fast.CHUNK, parts=parts, start=a, end=b, validate=False)
+                 for a, b in windows]
         flat = [t for per_window in tasks for t in per_window]
         bar = Progress(len(combos) * len(windows), "combinations", enabled=progress)
-        done = iter(run_tasks(fast.chunk_task, flat, feeds, executor=executor, jobs=jobs, scheduler=scheduler,
-                              progress=_ChunkProgress(bar, [len(t.combos) for t in flat])))
-        return [[m for _ in per_window for m in next(done)] for per_window in tasks]
+        done: list = [None] * len(flat)
+        with closing(iter_tasks(fast.chunk_task, flat, feeds, executor=executor, jobs=jobs, scheduler=scheduler,
+                                progress=bar, size=lambda task: len(task.combos))) as results:
+            for position, metrics in results:
+                done[position] = metrics
+        parts_done = iter(done)
+        return [[m for _ in per_window for m in next(parts_done)] for per_window in tasks]
     if engine != "backtrader":
         raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     items = [RunItem(name, combo, settings, a, b) for a, b in windows for combo in combos]
-    done = run_measured(metrics_task, items, feeds, label=f"{name} on the backtrader engine", progress=progress,
-                        executor=executor, jobs=jobs, scheduler=scheduler, unit="combinations" if len(windows) == 1 else "runs")
+    done = [None] * len(items)
+    with closing(run_measured(metrics_task, items, len(items), feeds, label=f"{name} on the backtrader engine",
+                              progress=progress, executor=executor, jobs=jobs, scheduler=scheduler,
+                              unit="combinations" if len(windows) == 1 else "runs")) as results:
+        for position, metrics in results:
+            done[position] = metrics
     return [done[i * len(combos):(i + 1) * len(combos)] for i in range(len(windows))]
 
 
-class _ChunkProgress:
-    """Adapts a per-combination Progress to tasks that each finish a chunk (in completion order)."""
-
-    def __init__(self, bar: Progress, sizes: list[int]) -> None:
-        self.bar, self.mean = bar, sum(sizes) / max(len(sizes), 1)
-        self.left = len(sizes)
-
-    def update(self, n: int = 1) -> None:
-        self.left -= n
-        self.bar.update(self.bar.total - self.bar.done if self.left <= 0 else round(self.mean * n))
-
-
-def verify(name: str, table: pd.DataFrame, grid: dict[str, list], count: int, metric: str, feeds: FeedSet,
+def verify(name: str, table: pd.DataFrame, grid: dict[str, list] | Grid, count: int, metric: str, feeds: FeedSet,
            settings: RunSettings, *, base_params: dict | None = None, executor: str = "local", jobs: int | None = None,
            scheduler: str | None = None) -> pd.DataFrame:
-    """The ``count`` best rows of a fast-engine sweep (``run_sweep``'s table of ``grid``) by ``metric`` re-run on
-    Backtrader: whether the decisions and the trades (date, symbol, side, shares) are identical, and for each figure
-    the fast value, the Backtrader value and their difference, side by side."""
+    """The ``count`` best rows of a fast-engine sweep of ``grid`` by ``metric`` re-run on Backtrader: whether the
+    decisions and the trades (date, symbol, side, shares) are identical, and for each figure the fast value, the
+    Backtrader value and their difference, side by side. ``table``: rows of the sweep that hold the best ones
+    (``run_sweep``'s whole table, or ``research.results.top_rows``), each combination known by its ``combination``
+    column, else by its position in the table."""
     from engines import fast
     from engines.fast.agreement import decisions_of, trades_of
 
-    best = table.reset_index(drop=True).sort_values(metric, ascending=False, na_position="last").head(count)
-    combos = combinations(grid)
-    chosen = [combos[i] for i in best.index]
+    grid = Grid.of(grid)
+    table = table if "combination" in table.columns else table.reset_index(drop=True).rename_axis("combination").reset_index()
+    best = table.sort_values([metric, "combination"], ascending=[False, True], na_position="last").head(count)
+    chosen = [grid.combo(int(i)) for i in best["combination"]]
     params = [{**(base_params or {}), **combo} for combo in chosen]
     runs = run_tasks(run_item, [RunItem(name, p, settings) for p in params], feeds, executor=executor, jobs=jobs,
                      scheduler=scheduler)
@@ -222,7 +292,7 @@ def verify(name: str, table: pd.DataFrame, grid: dict[str, list], count: int, me
         out["decisions equal"] = decisions_of(name, recorded.decisions[k]) == decisions_of(name, run.decisions)
         out["trades equal"] = trades_of(recorded.fills[k]) == trades_of(run.trades)
         for column in VERIFY_COLUMNS:
-            fast_value, bt_value = row[column], run.metrics[column]
+            fast_value, bt_value = _plain(row[column]), run.metrics[column]
             out[f"{column} fast"] = fast_value
             out[f"{column} backtrader"] = bt_value
             out[f"{column} diff"] = None if fast_value is None or bt_value is None else fast_value - bt_value
@@ -263,7 +333,7 @@ def _plain(value):
 
 def run_sweep(
     name: str,
-    grid: dict[str, list],
+    grid: dict[str, list] | Grid,
     feeds: FeedSet,
     settings: RunSettings,
     *,
@@ -274,30 +344,21 @@ def run_sweep(
     progress: bool = True,
     engine: str = "backtrader",
     max_combinations: int | None = None,
+    chunk: int | None = None,
 ) -> pd.DataFrame:
-    """One row per combination: the parameters, then the comparison metrics. ``engine`` "fast" runs the
-    combinations in chunks on the fast engine (``engines.fast``), "backtrader" one Backtrader run each (the first
-    timed, with the estimate for the rest printed). Every combination is checked first (``check_grid``)."""
+    """One row per combination, in grid order: the parameters, then the comparison metrics, all in memory (the
+    command streams them into a file instead: ``sweep_chunks`` and ``research.results.ResultsWriter``). ``engine``
+    "fast" runs the combinations in chunks on the fast engine (``engines.fast``), "backtrader" one Backtrader run
+    each (the first timed, with the estimate for the rest printed). Every combination is checked first
+    (``check_grid``), and the history the grid needs (``history_cases``)."""
     entry = resolve(name)
-    if not grid:
+    if not Grid.of(grid).keys:
         raise ConfigError("sweep: empty grid; give at least one --grid KEY=VALUES")
-    combos = check_grid(entry.name, grid, base_params, max_combinations=max_combinations or default_limit(engine))
-    param_sets = [{**(base_params or {}), **combo} for combo in combos]
-    check_history_of_all(entry, param_sets, feeds)
-    metrics, = evaluate(entry.name, param_sets, feeds, settings,
-                        engine=engine, executor=executor, jobs=jobs, scheduler=scheduler, progress=progress)
-    rows = [{**combo, **m} for combo, m in zip(combos, metrics)]
-    return pd.DataFrame(rows, columns=[*grid, *COMPARISON_COLUMNS])
-
-
-def heatmap_grid(table: pd.DataFrame, x: str, y: str, metric: str) -> pd.DataFrame:
-    """``metric`` pivoted to ``y`` rows by ``x`` columns (labels as the command line writes them, None as "off";
-    grid order kept), the best value over any other parameters."""
-
-    for column in (x, y, metric):
-        if column not in table.columns:
-            raise ConfigError(f"heatmap: no column {column!r}; columns are {', '.join(map(str, table.columns))}")
-    labelled = table.assign(**{x: table[x].astype(object).map(format_param), y: table[y].astype(object).map(format_param)})
-    return labelled.pivot_table(index=y, columns=x, values=metric, aggfunc="max", sort=False)
-
-
+    grid = check_grid(entry.name, grid, base_params, max_combinations=max_combinations or default_limit(engine))
+    check_history_of_all(entry, list(history_cases(entry.name, grid, base_params)), feeds)
+    chunks = sorted(sweep_chunks(entry.name, grid, feeds, settings, base_params=base_params, engine=engine,
+                                 executor=executor, jobs=jobs, scheduler=scheduler, progress=progress, chunk=chunk),
+                    key=lambda c: c.first)
+    figures = pd.DataFrame({c: np.concatenate([chunk.columns[c] for chunk in chunks]) for c in COMPARISON_COLUMNS})
+    params = pd.DataFrame(grid.combos(), columns=list(grid.keys))
+    return pd.concat([params, figures], axis=1)

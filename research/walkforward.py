@@ -18,7 +18,7 @@ from engines.executors import Progress, run_tasks
 from engines.params import ConfigError, format_param
 from feeds import FeedSet
 
-from .sweep import DEFAULT_METRIC, check_grid, default_limit, evaluate
+from .sweep import DEFAULT_METRIC, check_grid, default_limit, evaluate, history_cases
 
 
 # Besides the choosing metric, each window's table row gives these figures in-sample (the chosen combination's) and
@@ -96,23 +96,26 @@ def walkforward_runs(
     progress: bool = True,
     engine: str = "backtrader",
     max_combinations: int | None = None,
+    chunk: int | None = None,
 ) -> tuple[pd.DataFrame, pd.Series, list[RunResult]]:
     """Per-window table (periods, chosen params, in-sample and out-of-sample metric, then ``WINDOW_FIGURES`` in-sample
     and out of sample), the stitched OOS equity and
     the out-of-sample runs (named "STRATEGY OOS_START..OOS_END").
 
     ``base_params`` are fixed parameters (from --param and the config) applied to every run, the grid on top.
-    ``engine`` searches the in-sample windows ("fast": the fast engine); every out-of-sample run is Backtrader's."""
+    ``engine`` searches the in-sample windows ("fast": the fast engine, ``chunk`` combinations per task at most);
+    every out-of-sample run is Backtrader's."""
     entry = resolve(name)
     base = dict(base_params or {})
     windows = make_windows(settings.start, settings.end, in_sample_years, out_of_sample_years, anchored)
     combos = check_grid(entry.name, grid, base, max_combinations=max_combinations or default_limit(engine),
-                        runs_per_combination=len(windows))
+                        runs_per_combination=len(windows)).combos()
     param_sets = [{**base, **combo} for combo in combos]
-    check_history_of_all(entry, param_sets, feeds)  # the first window starts with the feeds
+    check_history_of_all(entry, list(history_cases(entry.name, grid, base)), feeds)  # the first window starts with the feeds
     periods = [(str(w.is_start.date()), str(w.is_end.date())) for w in windows]
     in_sample = evaluate(entry.name, param_sets, feeds, settings, engine=engine,
-                         executor=executor, jobs=jobs, scheduler=scheduler, progress=progress, windows=periods)
+                         executor=executor, jobs=jobs, scheduler=scheduler, progress=progress, windows=periods,
+                         chunk=chunk)
     bar = Progress(len(windows), "out-of-sample runs (backtrader)", enabled=progress)
     chosen = []
     for i, _ in enumerate(windows):

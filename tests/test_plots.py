@@ -6,6 +6,7 @@ import re
 
 import matplotlib
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -222,18 +223,41 @@ def test_ratio_figure_marks_entries_and_exits_from_the_trades(feeds, results):
 
 
 def test_heatmap_labels_off_two_decimals_and_metric_title():
-    from reports.plots import heatmap_figure
+    from reports.sweep_plots import heatmap_figure
 
-    table = pd.DataFrame({"lookback": [21, 21, 63, 63], "vix_level": [30.0, None, 30.0, None],
-                          "Sharpe": [0.671, 0.7049, 0.6923, 0.7412]})
-    fig = heatmap_figure(table, "lookback", "vix_level", "Sharpe")
+    cells = np.array([[0.671, 0.6923], [0.7049, 0.7412]])  # rows: vix_level 30, off; columns: lookback 21, 63
+    fig = heatmap_figure(cells, [21, 63], [30.0, None], "lookback", "vix_level", "Sharpe", aggregated="the best over cash_rule")
     try:
         ax = fig.axes[0]
         assert [t.get_text() for t in ax.get_yticklabels()] == ["30", "off"]
         assert [t.get_text() for t in ax.get_xticklabels()] == ["21", "63"]
         assert sorted(t.get_text() for t in ax.texts) == ["0.67", "0.69", "0.70", "0.74"]
-        assert "Sharpe" in ax.get_title()
-        assert fig.get_size_inches()[0] >= 7 and fig.get_size_inches()[1] >= 4.5
+        assert "Sharpe" in ax.get_title("left") and "each cell: the best over cash_rule" in ax.get_title("left")
+        assert fig.get_size_inches()[0] * fig.dpi >= 700
+    finally:
+        plt.close(fig)
+
+
+def test_heatmap_of_a_big_grid_stays_readable():
+    """10,000 x 40 cells: at most 2,000 px wide, no printed cells, thinned ticks, columns grouped into their best."""
+    from reports.sweep_plots import MAX_CELLS_X, MAX_WIDTH_PX, heatmap_figure
+
+    cells = np.arange(40 * 10_000, dtype=float).reshape(40, 10_000)
+    cells[3, :] = np.nan
+    fig = heatmap_figure(cells, list(range(10_000)), [i / 40 for i in range(40)], "lookback", "allocation", "CAGR [%]",
+                         aggregated="the best over vix_level")
+    try:
+        ax = fig.axes[0]
+        assert fig.get_size_inches()[0] * fig.dpi <= MAX_WIDTH_PX
+        assert not ax.texts  # cells too small to print
+        shown = ax.get_images()[0].get_array()
+        assert shown.shape == (40, MAX_CELLS_X) and shown.mask[3].all()
+        size = 10_000 // MAX_CELLS_X
+        assert shown[0, 1] == cells[0, 2 * size - 1]  # each column the best of its group of adjacent values
+        labels = [t.get_text() for t in ax.get_xticklabels()]
+        assert 5 <= len(labels) <= 70 and labels[0] == f"0..{size - 1}"
+        assert len(ax.get_yticklabels()) <= 40
+        assert "groups of 25 adjacent values" in ax.get_xlabel() and "values in the colour bar only" in ax.get_title("left")
     finally:
         plt.close(fig)
 

@@ -24,6 +24,7 @@ from strategies.rotation import RelativeStrengthRotation
 from strategies.weights import TargetWeights
 
 from ..engine import COMPARISON_COLUMNS, RunError, RunSettings, check_params, merged_params, resolve, strategy_error
+from ..grid import Chunk, Grid, GridSlice
 from . import ratio, rotation, weights
 from .book import TRADED, Book, Market
 
@@ -90,15 +91,19 @@ class FastRun:
     """Outputs of one array pass: ``metrics`` per combination (the comparison columns) and, with ``record``, the
     equity curves (DataFrame, one column per combination), fills, rebalance logs and decisions."""
 
-    metrics: list[dict]
+    metrics: list[dict] | None
     equity: pd.DataFrame | None = None
     fills: list[pd.DataFrame] | None = None
     log: list[list] | None = None
     decisions: list[list] | None = None
+    columns: dict[str, np.ndarray] | None = None
 
 
-def simulate(name: str, combos: list[dict], feeds: FeedSet | Market, settings: RunSettings, *, record: bool = False) -> FastRun:
-    """Run ``combos`` (already full, see ``full_params``) of strategy ``name`` in one array pass."""
+def simulate(name: str, combos: list[dict], feeds: FeedSet | Market, settings: RunSettings, *, record: bool = False,
+             rows: bool = True) -> FastRun:
+    """Run ``combos`` (already full, see ``full_params``) of strategy ``name`` in one array pass. ``columns``: the
+    comparison columns as arrays (``figure_table``); ``metrics`` the same as one dict per run (None when ``rows`` is
+    False)."""
     entry = resolve(name)
     kind = kind_of(entry.cls)
     reuse_freed_memory()
@@ -118,18 +123,34 @@ def simulate(name: str, combos: list[dict], feeds: FeedSet | Market, settings: R
     # one column per run; pandas keeps the (runs x sessions) C-ordered block as it is, so the column-wise
     # arithmetic of analyzers.stats runs on contiguous memory without a transposing copy
     equity = pd.DataFrame(out["values"].T, index=index, copy=False)
-    metrics = figures(equity, out["book"], out["invested"], out["switches"], out["scheduled"])
+    columns = figure_table(equity, out["book"], out["invested"], out["switches"], out["scheduled"])
+    metrics = table_rows(columns) if rows or record else None
     if not record:
-        return FastRun(metrics)
-    return FastRun(metrics, equity, fills_frames(out["book"], market, len(combos)), out["log"], out["decisions"])
+        return FastRun(metrics, columns=columns)
+    return FastRun(metrics, equity, fills_frames(out["book"], market, len(combos)), out["log"], out["decisions"], columns)
 
 
 def figures(equity: pd.DataFrame, book: Book, invested: np.ndarray, switches: np.ndarray, scheduled: np.ndarray) -> list[dict]:
-    """The comparison columns for every run, from ``analyzers.stats`` on the equity curves (one column per run),
-    ``FIGURE_BLOCK`` runs at a time (``figure_columns``)."""
+    """The comparison columns for every run as one dict per run (``figure_table``)."""
+    return table_rows(figure_table(equity, book, invested, switches, scheduled))
+
+
+def table_rows(table: dict[str, np.ndarray]) -> list[dict]:
+    """``figure_table``'s columns as one dict per run (Python numbers: ``Rebalances`` int, the rest float)."""
+    keys = list(table)
+    columns = [np.asarray(table[k]) for k in keys]
+    n = len(columns[0]) if columns else 0
+    return [{k: (int(col[i]) if k == "Rebalances" else float(col[i])) for k, col in zip(keys, columns)} for i in range(n)]
+
+
+def figure_table(equity: pd.DataFrame, book: Book, invested: np.ndarray, switches: np.ndarray,
+                 scheduled: np.ndarray) -> dict[str, np.ndarray]:
+    """The comparison columns (``COMPARISON_COLUMNS``, in order) for every run, one array each, from
+    ``analyzers.stats`` on the equity curves (one column per run), ``FIGURE_BLOCK`` runs at a time
+    (``figure_columns``). NaN where a figure has no value."""
     n = equity.shape[1]
     if not n:
-        return []
+        return {k: np.empty(0, dtype=np.int64 if k == "Rebalances" else float) for k in COMPARISON_COLUMNS}
     years = stats.annual_years(equity.index[0], equity.index[-1])
     blocks = [figure_columns(equity.iloc[:, lo:lo + FIGURE_BLOCK], years) for lo in range(0, n, FIGURE_BLOCK)]
     table = {key: np.concatenate([block[key] for block in blocks]) for key in blocks[0]}
@@ -143,9 +164,7 @@ def figures(equity: pd.DataFrame, book: Book, invested: np.ndarray, switches: np
     if not years:  # shorter than a year: no annualised figure, as in analyzers.performance
         for key in ANNUALISED:
             table[key] = np.full(n, np.nan)
-    keys = list(COMPARISON_COLUMNS)
-    columns = [np.asarray(table[k]) for k in keys]
-    return [{k: (int(col[i]) if k == "Rebalances" else float(col[i])) for k, col in zip(keys, columns)} for i in range(n)]
+    return {k: np.asarray(table[k], dtype=np.int64 if k == "Rebalances" else float) for k in COMPARISON_COLUMNS}
 
 
 def figure_columns(equity: pd.DataFrame, years: float) -> dict[str, np.ndarray]:
@@ -184,7 +203,7 @@ class FastChunk:
     """One executor task: a chunk of full combinations of one strategy, run in one array pass."""
 
     name: str
-    combos: tuple
+    combos: tuple | GridSlice
     settings: RunSettings
     start: str | None = None
     end: str | None = None
@@ -210,6 +229,28 @@ def chunks(name: str, combos: list[dict], settings: RunSettings, *, size: int = 
     rounds = -(-len(full) // (parts * size))  # tasks per worker
     step = max(1, -(-len(full) // (parts * rounds)))
     return [FastChunk(name, tuple(full[lo:lo + step]), settings, start, end) for lo in range(0, len(full), step)]
+
+
+def grid_chunks(name: str, grid: Grid, base: dict, settings: RunSettings, *, size: int = CHUNK, parts: int = 1,
+                start: str | None = None, end: str | None = None) -> list[FastChunk]:
+    """The combinations of ``grid`` (on top of the fixed parameters ``base``; validated by the caller) as tasks of
+    at most ``size`` consecutive combinations, equal and a multiple of ``parts`` of them when there are enough (so
+    every worker gets the same share). Each task carries its ``GridSlice``, not the combinations themselves."""
+    check_supported(name)
+    fixed = tuple(base.items())
+    total, parts = grid.size, max(parts, 1)
+    rounds = -(-total // (parts * size))  # tasks per worker
+    step = max(1, -(-total // (parts * rounds)))
+    return [FastChunk(name, GridSlice(grid, lo, min(lo + step, total), fixed), settings, start, end)
+            for lo in range(0, total, step)]
+
+
+def grid_chunk_task(feeds: FeedSet, item: FastChunk) -> Chunk:
+    """Executor task: the comparison columns of a ``grid_chunks`` task, as a ``Chunk`` (on its window of the feeds
+    when it has one). The full parameter sets are made here, in the worker."""
+    window = feeds.window(item.start, item.end) if item.start else feeds
+    combos = full_params(item.name, list(item.combos), validate=False)
+    return Chunk(item.combos.lo, simulate(item.name, combos, window, item.settings, rows=False).columns)
 
 
 def run_fast(name: str, combos: list[dict], feeds: FeedSet, settings: RunSettings, *, chunk: int = CHUNK) -> list[dict]:
