@@ -267,8 +267,9 @@ def _iter_pool(task, items, feeds, jobs: int, progress, in_flight: int) -> Itera
                 position, item = pending.pop(future)
                 try:
                     result = future.result()
-                except BrokenProcessPool:
-                    raise WorkerDied(_death_message(item, workers.values())) from None
+                except BrokenProcessPool:  # every item in progress fails with it: name them all
+                    running = [item, *(i for _, i in sorted(pending.values(), key=lambda entry: entry[0]))]
+                    raise WorkerDied(_death_message(running, workers.values())) from None
                 progress.update(item)
                 yield position, result
         finished = True
@@ -297,12 +298,24 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
             pass
 
 
-def _death_message(item: Any, processes) -> str:
-    """What to say when a worker died: which item was running, how the worker ended, what to try."""
+def _death_message(running: Sequence, processes) -> str:
+    """What to say when a worker died: the items in progress (one of them was the dead worker's), how the worker
+    ended, what to try. The pool stops its other workers with SIGTERM once one died: that is not named when the
+    dead one's own ending is known."""
+    deadline = time.monotonic() + 1.0
+    for process in processes:  # the dead one is reaped here (its exit code is not known before)
+        try:
+            process.join(max(0.0, deadline - time.monotonic()))
+        except (OSError, ValueError, AssertionError):
+            pass
     codes = sorted({p.exitcode for p in processes if p.exitcode not in (None, 0)})
+    if len(codes) > 1:
+        codes = [c for c in codes if c != -signal.SIGTERM]
     how = ", ".join(_ending(code) for code in codes) or "its exit status is unknown"
-    return (f"a worker process died while running {describe(item)} ({how}); the system may have stopped it for lack "
-            f"of memory: try fewer --jobs, or smaller chunks (--chunk) on the fast engine")
+    shown = "; ".join(describe(i) for i in running[:3]) + ("; ..." if len(running) > 3 else "")
+    what = f"running {shown}" if len(running) == 1 else f"one of these was running: {shown}"
+    return (f"a worker process died ({how}) while {what}; the system may have stopped it for lack of memory: "
+            f"try fewer --jobs, or smaller chunks (--chunk) on the fast engine")
 
 
 def _ending(code: int) -> str:
@@ -387,7 +400,7 @@ def _run_here_too(task, items, feeds, jobs: int, progress) -> list:
     pool.shutdown(wait=True, cancel_futures=True)
     if failures:
         if isinstance(failures[0], BrokenProcessPool):
-            raise WorkerDied(_death_message("an item of the comparison", [])) from None
+            raise WorkerDied(_death_message(["an item of the comparison"], [])) from None
         raise failures[0]
     return results
 

@@ -1,6 +1,8 @@
 """Sweeps and walk-forward: grid parsing, identical results serial / process pool / Dask, window arithmetic."""
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -127,3 +129,36 @@ def test_sweep_and_walkforward_from_a_config_file(tmp_path, capsys):
     bad.write_text("[sweep]\nstrategy = \"rotation\"\ngird = {}\n")
     assert main(["sweep", "--config", str(bad)]) == 2
     assert "unknown key(s) gird" in capsys.readouterr().err
+
+
+def test_strategies_option_names_the_one_strategy_or_is_refused(tmp_path, capsys):
+    period = ["--start", "2019-01-01", "--end", "2019-12-31", "--jobs", "1"]
+    assert main(["sweep", "--strategies", "ratio-rotation", "--engine", "fast", "--grid", "zone_low=2.0,2.1",
+                 "--output", str(tmp_path / "one"), *period]) == 0
+    assert json.loads((tmp_path / "one" / "sweep.json").read_text())["strategy"] == "ratio-rotation"
+    capsys.readouterr()
+    for command in ("sweep", "walkforward"):
+        assert main([command, "--strategies", "rotation,ratio-rotation", "--grid", "lookback=21,63",
+                     "--output", str(tmp_path / command), *period]) == 2
+        err = capsys.readouterr().err
+        assert f"error: {command} runs one strategy, but --strategies names 2 (rotation, ratio-rotation)" in err
+    assert main(["sweep", "--strategies", "dual-mom", "--grid", "lookback=21,63", "--output", str(tmp_path / "x"), *period]) == 2
+    assert "dual-mom" in capsys.readouterr().err
+    assert main(["sweep", "--strategy", "rotation", "--strategies", "ratio-rotation", "--grid", "lookback=21,63",
+                 "--output", str(tmp_path / "y"), *period]) == 2
+    assert "name different strategies" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_fast_sweep_file_on_dask_equals_the_local_pool_and_the_table(tmp_path, dask_scheduler, short_feeds):
+    grid = ["--grid", "lookback=21:126:21", "--grid", "vix_level=25,off", "--grid", "allocation=0.5,1"]
+    period = ["--start", SETTINGS.start, "--end", SETTINGS.end, "--engine", "fast", "--chunk", "7"]
+    assert main(["sweep", *grid, *period, "--jobs", "2", "--output", str(tmp_path / "local")]) == 0
+    assert main(["sweep", *grid, *period, "--executor", "dask", "--scheduler", dask_scheduler,
+                 "--output", str(tmp_path / "dask")]) == 0
+    local, on_dask = (pd.read_parquet(tmp_path / k / "sweep.parquet") for k in ("local", "dask"))
+    pd.testing.assert_frame_equal(local, on_dask)
+    assert list(local["combination"]) == list(range(24))
+    table = run_sweep("rotation", {"lookback": [21, 42, 63, 84, 105, 126], "vix_level": [25, None], "allocation": [0.5, 1]},
+                      short_feeds, SETTINGS, engine="fast", jobs=1, progress=False)
+    pd.testing.assert_frame_equal(local.drop(columns="combination"), table, check_dtype=False)
