@@ -1,6 +1,6 @@
 """The whole `sweep --engine fast` command at 10,000, 100,000 and 1,000,000 rotation combinations, 2010-2024:
 
-    .venv/bin/python benchmarks/sweep_scale.py [--sizes 10000,100000,1000000] [--jobs 2] [--executor dask --scheduler ADDR]
+    .venv/bin/python benchmarks/sweep_scale.py [--sizes 10000,100000,1000000] [--jobs 2] [--executor dask]
 
 Each size runs `run_backtest.py sweep` as a user would (a fresh process, data loading, the results file, tables,
 pictures and report.html included) and measures, while it runs, the memory of the command's whole process tree
@@ -8,8 +8,10 @@ pictures and report.html included) and measures, while it runs, the memory of th
 workers share with the command once per process, so it overstates) and the sum of proportional memory (PSS, each
 shared page split between its sharers: the memory the tree really holds). Reported per size: the command's wall
 time, the engine's time (the sweep's own timing in sweep.json), their ratio against the target
-(whole <= 1.3 x engine + 5 s), both peaks (target <= 2 GiB), and the size of every output file. Results are
-printed and saved to benchmarks/results/sweep_scale.json. The grid:
+(whole <= 1.3 x engine + 5 s), both peaks (target <= 2 GiB), and the size of every output file. With
+`--executor dask` the script first starts a Dask cluster of separate processes on loopback (`dask scheduler` and
+`--jobs` x `dask worker --nthreads 1`), counts their memory too, and stops it at the end. Results are printed and
+saved to benchmarks/results/sweep_scale.json (or --save). The grid:
 
     lookback 10..259 (250) x allocation 0.025..1 (40)                      =    10,000
     x vix_level 15..60 step 5 (10)                                          =   100,000
@@ -37,10 +39,10 @@ GIB = 1024 ** 3
 
 
 class TreeMemory:
-    """Samples the memory of a process and all its descendants every ``interval`` seconds, in a thread."""
+    """Samples the memory of processes and all their descendants every ``interval`` seconds, in a thread."""
 
-    def __init__(self, pid: int, interval: float = 0.1) -> None:
-        self.root, self.interval = psutil.Process(pid), interval
+    def __init__(self, pids: list[int], interval: float = 0.1) -> None:
+        self.roots, self.interval = [psutil.Process(p) for p in pids], interval
         self.peak_rss = self.peak_pss = 0
         self.peak_processes = 0
         self._stop = threading.Event()
@@ -56,9 +58,13 @@ class TreeMemory:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                processes = [self.root, *self.root.children(recursive=True)]
-            except psutil.NoSuchProcess:
+            processes = []
+            for root in self.roots:
+                try:
+                    processes += [root, *root.children(recursive=True)]
+                except psutil.NoSuchProcess:
+                    continue
+            if not processes:
                 return
             rss = pss = 0
             for process in processes:
@@ -73,7 +79,29 @@ class TreeMemory:
             self._stop.wait(self.interval)
 
 
-def run_size(size: int, jobs: int, extra: list[str]) -> dict:
+def start_cluster(workers: int) -> tuple[str, list[subprocess.Popen]]:
+    """A Dask scheduler and ``workers`` single-threaded worker processes on loopback; their address and processes."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    bin_dir = Path(sys.executable).parent
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    processes = [subprocess.Popen([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                   "--no-dashboard"], **quiet)]
+    time.sleep(3)
+    processes += [subprocess.Popen([str(bin_dir / "dask"), "worker", address, "--nthreads", "1", "--no-dashboard",
+                                    "--memory-limit", "0"], cwd=ROOT, **quiet) for _ in range(workers)]
+    from distributed import Client
+
+    with Client(address, timeout="30s") as client:
+        client.wait_for_workers(workers, timeout=60)
+    return address, processes
+
+
+def run_size(size: int, jobs: int, extra: list[str], also: list[int] = ()) -> dict:
     grid = [f"{k}={v}" for k, v in GRIDS[:SIZES[size]]]
     with tempfile.TemporaryDirectory(prefix="sweep-scale-") as folder:
         output = Path(folder) / "sweep"
@@ -82,7 +110,7 @@ def run_size(size: int, jobs: int, extra: list[str]) -> dict:
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                    env={**os.environ, "MPLBACKEND": "Agg"})
-        with TreeMemory(process.pid) as memory:
+        with TreeMemory([process.pid, *also]) as memory:
             out, err = process.communicate()
         wall = time.perf_counter() - started
         if process.returncode:
@@ -112,34 +140,48 @@ def main() -> int:
     parser.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated, from 10000, 100000, 1000000")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--executor", choices=("local", "dask"), default="local")
-    parser.add_argument("--scheduler", help="Dask scheduler address (with --executor dask)")
     parser.add_argument("--save", default=str(ROOT / "benchmarks" / "results" / "sweep_scale.json"))
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     unknown = [s for s in sizes if s not in SIZES]
     if unknown:
         parser.error(f"--sizes: {unknown} not among {sorted(SIZES)}")
-    extra = ["--executor", args.executor] + (["--scheduler", args.scheduler] if args.scheduler else [])
+    cluster: list[subprocess.Popen] = []
+    extra = ["--executor", args.executor]
+    if args.executor == "dask":
+        address, cluster = start_cluster(args.jobs)
+        extra += ["--scheduler", address]
     results = {"machine": {"cores": os.cpu_count(), "python": platform.python_version(),
-                           "load average before": os.getloadavg()}, "runs": []}
-    for size in sizes:
-        load = os.getloadavg()
-        row = run_size(size, args.jobs, extra)
-        row["load average before / after"] = [round(load[0], 2), round(os.getloadavg()[0], 2)]
-        results["runs"].append(row)
-        met_time = row["wall seconds"] <= row["target seconds (1.3 x engine + 5)"]
-        met_memory = row["peak PSS of all processes [MiB]"] <= 2048
-        print(f"{size:>9,} combinations: {row['wall seconds']:.1f} s whole command, engine {row['engine seconds']:.1f} s "
-              f"(target <= {row['target seconds (1.3 x engine + 5)']:.1f} s: {'met' if met_time else 'NOT met'}); "
-              f"peak RSS {row['peak RSS of all processes [MiB]']:,} MiB, PSS {row['peak PSS of all processes [MiB]']:,} MiB "
-              f"(<= 2,048: {'met' if met_memory else 'NOT met'}); load {row['load average before / after']}", flush=True)
-        for name, size_bytes in row["files [bytes]"].items():
-            print(f"    {name}: {size_bytes:,} bytes", flush=True)
-        print(f"    pictures: {row['pictures [px]']}", flush=True)
+                           "load average before": os.getloadavg()}, "executor": args.executor, "runs": []}
+    try:
+        for size in sizes:
+            results["runs"].append(_one(size, args, extra, [p.pid for p in cluster]))
+    finally:
+        for process in cluster:
+            process.terminate()
+        for process in cluster:
+            process.wait(timeout=30)
     Path(args.save).write_text(json.dumps(results, indent=2) + "\n")
     print(f"saved {args.save}")
     return 0
 
+
+def _one(size: int, args, extra: list[str], also: list[int]) -> dict:
+    """One size, printed as it finishes."""
+    load = os.getloadavg()
+    row = run_size(size, args.jobs, extra, also)
+    row["load average before / after"] = [round(load[0], 2), round(os.getloadavg()[0], 2)]
+    target = row["target seconds (1.3 x engine + 5)"]
+    met_time = row["wall seconds"] <= target
+    met_memory = row["peak PSS of all processes [MiB]"] <= 2048
+    print(f"{size:>9,} combinations: {row['wall seconds']:.1f} s whole command, engine {row['engine seconds']:.1f} s "
+          f"(target <= {target:.1f} s: {'met' if met_time else 'NOT met'}); peak RSS "
+          f"{row['peak RSS of all processes [MiB]']:,} MiB, PSS {row['peak PSS of all processes [MiB]']:,} MiB "
+          f"(<= 2,048: {'met' if met_memory else 'NOT met'}); load {row['load average before / after']}", flush=True)
+    for name, size_bytes in row["files [bytes]"].items():
+        print(f"    {name}: {size_bytes:,} bytes", flush=True)
+    print(f"    pictures: {row['pictures [px]']}", flush=True)
+    return row
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -163,6 +163,15 @@ def sweep_options(args, config: dict, section_name: str = "sweep") -> dict:
 
 
 def cmd_sweep(args) -> int:
+    clock = time.perf_counter()
+    timing: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timing[f"{name} seconds"] = round(now - clock, 3)
+        clock = now
+
     settings, config = resolve_run(args)
     options = sweep_options(args, config)
     grid = options["grid"]
@@ -180,37 +189,39 @@ def cmd_sweep(args) -> int:
     base = config["params"].get(name, {})
     grid = check_grid(name, grid, base, max_combinations=options["max_combinations"])  # before loading data
     check_params_used(args, config, [name])
+    lap("grid check")
     with RunFolder(options["output"], args.argv, config) as run:
         output = run.path
         cases = list(history_cases(name, grid, base))
         feeds = load_feeds(settings, config, [(name, params) for params in cases])
         check_history_of_all(resolve(name), cases, feeds)
+        lap("data")
         engine, jobs = options["engine"], config["run"].get("jobs")
-        started = time.perf_counter()
         with ResultsWriter(output / RESULTS_FILE, grid) as writer, closing(sweep_chunks(
                 name, grid, feeds, settings, base_params=base, engine=engine, executor=options["executor"], jobs=jobs,
                 scheduler=options["scheduler"], chunk=options["chunk"])) as chunks:
             for chunk in chunks:
                 writer.add(chunk)
-        engine_seconds = time.perf_counter() - started
+        lap("engine")
+        engine_seconds = timing["engine seconds"]
         summary = summarize(output / RESULTS_FILE, grid, metric, x, y)
+        lap("summaries")
         files = [RESULTS_FILE]
         if grid.size <= CSV_MAX_ROWS:
             write_csv(output / RESULTS_FILE, output / "sweep.csv", keys, format_param)
             files.append("sweep.csv")
+            lap("csv")
         top = summary.top.drop(columns=["combination"])
         meta = {"strategy": name, "engine": engine, "settings": settings.__dict__, "grid": grid.as_dict(),
-                "combinations": grid.size, "results": files,
-                "timing": {"engine seconds": round(engine_seconds, 3),
-                           "summaries seconds": round(time.perf_counter() - started - engine_seconds, 3)},
+                "combinations": grid.size, "results": files, "timing": timing,
                 "data sources": feeds.sources, "data notes": list(feeds.notes)}
         checked = None
         if options["verify"]:
             checked = verify(name, summary.top, grid, options["verify"], metric, feeds, settings,
                              base_params=base, executor=options["executor"], jobs=jobs, scheduler=options["scheduler"])
             meta["verified on backtrader"] = json.loads(checked.to_json(orient="records"))
+            lap("verify")
         meta[f"best {len(top)} by {metric}"] = json.loads(top.to_json(orient="records"))
-        atomic_write_text(output / "sweep.json", json.dumps(meta, indent=2, default=str) + "\n")
         print(f"\nSweep of {name} on the {engine} engine: {grid.size:,} combinations in {engine_seconds:.1f} s, "
               f"top 10 by {metric}:")
         print(format_table(top.head(10), param_columns=keys, index=False))
@@ -224,7 +235,11 @@ def cmd_sweep(args) -> int:
                 aggregated=summary.aggregated, context=context), output / "heatmap.png")
         sweep_plots.save(sweep_plots.stability_figure(summary.spreads, metric, context=context, combinations=grid.size),
                          output / "stability.png")
+        lap("pictures")
         write_report(output, sweep_report(summary, name, settings, feeds, engine=engine, verified=checked, files=files))
+        lap("report")
+        # the time of each step of this command (the Python start and imports before it are not included)
+        atomic_write_text(output / "sweep.json", json.dumps(meta, indent=2, default=str) + "\n")
         run.commit(feeds.sources, feeds.accepted_bars)
     print_written(run)
     return 0

@@ -228,7 +228,7 @@ def iter_tasks(
     if executor == "dask":
         if not scheduler:
             raise ValueError("executor 'dask' needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
-        yield from _iter_dask(task, items, feeds, scheduler, progress, in_flight or IN_FLIGHT_PER_WORKER * max(jobs or 2, 1))
+        yield from _iter_dask(task, items, feeds, scheduler, progress, in_flight, jobs)
         return
     jobs = jobs or os.cpu_count() or 1
     if isinstance(items, Sequence):
@@ -411,7 +411,9 @@ def _on_dask_worker(task: Callable, feeds: FeedSet, item: Any, modules: dict):
     return _guarded(task, feeds, item)
 
 
-def _iter_dask(task, items, feeds, scheduler, progress, in_flight: int) -> Iterator[tuple[int, Any]]:
+def _iter_dask(task, items, feeds, scheduler, progress, in_flight: int | None, jobs: int | None) -> Iterator[tuple[int, Any]]:
+    """``iter_tasks`` on a Dask cluster: at most ``in_flight`` tasks submitted and not collected (default
+    ``IN_FLIGHT_PER_WORKER`` per worker thread of the cluster, or per ``jobs`` when given)."""
     try:
         from distributed import Client, as_completed as dask_completed
     except ImportError:
@@ -423,6 +425,9 @@ def _iter_dask(task, items, feeds, scheduler, progress, in_flight: int) -> Itera
     pending: dict = {}  # future key -> (future, position, item)
     finished = False
     try:
+        if in_flight is None:
+            threads = jobs or sum(client.nthreads().values()) or 1
+            in_flight = IN_FLIGHT_PER_WORKER * threads
         shared = client.scatter(feeds, broadcast=True)
         modules = user_modules()  # --module strategies: their source goes along, the workers load it
         source = enumerate(items)

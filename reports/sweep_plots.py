@@ -126,8 +126,13 @@ def stability_figure(spreads: Sequence, metric: str, *, context: str = "", combi
     columns = 1 if n == 1 else 2
     rows = math.ceil(n / columns)
     width_px = 1000 if columns == 1 else 1600
-    height_px = min(MAX_HEIGHT_PX * 2, 140 + 330 * rows)
-    fig, axes = plt.subplots(rows, columns, figsize=(width_px / DPI, height_px / DPI), dpi=DPI, squeeze=False)
+    height_px = min(MAX_HEIGHT_PX * 2, 190 + 330 * rows)
+    top_px, bottom_px, gap_px = 75, 95, 105  # fixed margins (no tight_layout: it costs a whole extra drawing)
+    panel_px = (height_px - top_px - bottom_px - gap_px * (rows - 1)) / rows
+    fig, axes = plt.subplots(rows, columns, figsize=(width_px / DPI, height_px / DPI), dpi=DPI, squeeze=False,
+                             gridspec_kw=dict(left=70 / width_px, right=1 - 25 / width_px, top=1 - top_px / height_px,
+                                              bottom=bottom_px / height_px, hspace=gap_px / panel_px,
+                                              wspace=0.12 if columns > 1 else 0.0))
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     for number, (ax, spread) in enumerate(zip(axes.flat, spreads)):
@@ -163,7 +168,6 @@ def stability_figure(spreads: Sequence, metric: str, *, context: str = "", combi
         what = (f"parameter stability of {metric}{total}\nper value of each parameter, the spread of the metric over all "
                 "the other parameters (percentiles within 1/1,024 of the metric's range)")
     fig.suptitle((f"{context}: " if context else "") + what, fontsize=10, x=0.01, y=1 - 8 / height_px, ha="left", va="top")
-    fig.tight_layout(rect=(0, 0, 1, 1 - 48 / height_px))
     return fig
 
 

@@ -263,9 +263,9 @@ def test_dask_drops_the_tasks_of_a_killed_run(dask_scheduler, tmp_path):
         proc = subprocess.Popen([sys.executable, "run_backtest.py", *argv], cwd=ROOT, env=_env(),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
-        while tasks() < 10 and time.monotonic() < deadline and proc.poll() is None:
+        while tasks() < 3 and time.monotonic() < deadline and proc.poll() is None:  # work is sent in small batches
             time.sleep(0.2)
-        assert tasks() >= 10, "the sweep never reached the cluster"
+        assert tasks() >= 3, "the sweep never reached the cluster"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         deadline = time.monotonic() + 20

@@ -97,6 +97,7 @@ class FastRun:
     log: list[list] | None = None
     decisions: list[list] | None = None
     columns: dict[str, np.ndarray] | None = None
+    extras: dict[str, np.ndarray] | None = None  # per-run arrays (first axis: the run) sent along with a sweep's chunk
 
 
 def simulate(name: str, combos: list[dict], feeds: FeedSet | Market, settings: RunSettings, *, record: bool = False,
@@ -250,7 +251,8 @@ def grid_chunk_task(feeds: FeedSet, item: FastChunk) -> Chunk:
     when it has one). The full parameter sets are made here, in the worker."""
     window = feeds.window(item.start, item.end) if item.start else feeds
     combos = full_params(item.name, list(item.combos), validate=False)
-    return Chunk(item.combos.lo, simulate(item.name, combos, window, item.settings, rows=False).columns)
+    run = simulate(item.name, combos, window, item.settings, rows=False)
+    return Chunk(item.combos.lo, run.columns, run.extras or {})
 
 
 def run_fast(name: str, combos: list[dict], feeds: FeedSet, settings: RunSettings, *, chunk: int = CHUNK) -> list[dict]:
