@@ -101,10 +101,10 @@ def start_cluster(workers: int) -> tuple[str, list[subprocess.Popen]]:
     return address, processes
 
 
-def run_size(size: int, jobs: int, extra: list[str], also: list[int] = ()) -> dict:
+def run_size(size: int, jobs: int, extra: list[str], also: list[int] = (), keep: str | None = None) -> dict:
     grid = [f"{k}={v}" for k, v in GRIDS[:SIZES[size]]]
     with tempfile.TemporaryDirectory(prefix="sweep-scale-") as folder:
-        output = Path(folder) / "sweep"
+        output = Path(keep) / f"sweep-{size}" if keep else Path(folder) / "sweep"
         command = [sys.executable, str(ROOT / "run_backtest.py"), "sweep", "--engine", "fast", "--jobs", str(jobs),
                    "--output", str(output), *(a for g in grid for a in ("--grid", g)), *extra]
         started = time.perf_counter()
@@ -141,6 +141,7 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--executor", choices=("local", "dask"), default="local")
     parser.add_argument("--save", default=str(ROOT / "benchmarks" / "results" / "sweep_scale.json"))
+    parser.add_argument("--keep", metavar="DIR", help="keep each size's output folder as DIR/sweep-SIZE (default: removed)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     unknown = [s for s in sizes if s not in SIZES]
@@ -169,7 +170,7 @@ def main() -> int:
 def _one(size: int, args, extra: list[str], also: list[int]) -> dict:
     """One size, printed as it finishes."""
     load = os.getloadavg()
-    row = run_size(size, args.jobs, extra, also)
+    row = run_size(size, args.jobs, extra, also, args.keep)
     row["load average before / after"] = [round(load[0], 2), round(os.getloadavg()[0], 2)]
     target = row["target seconds (1.3 x engine + 5)"]
     met_time = row["wall seconds"] <= target

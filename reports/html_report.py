@@ -174,7 +174,7 @@ def sweep_report(summary, strategy: str, settings, feeds, *, engine: str = "back
         fig.add_trace(go.Scatter(x=labels, y=best, mode="lines+markers" if len(labels) <= 40 else "lines",
                                  line=dict(color="black", width=1), name="best"))
         fig.update_layout(title=f"{spread.key}: {metric} over all other parameters, per value", hovermode="x unified",
-                          xaxis=dict(title=spread.key, type="category"), yaxis=dict(title=metric))
+                          xaxis=dict(type="category"), yaxis=dict(title=metric))  # the heading names the key
         stability.append(chart(fig, f"stability-{len(stability)}", 300))
     sections.append(_section("Parameter stability", *stability,
                              '<p class="note">Per value of each parameter, the spread of the metric over every '

@@ -115,3 +115,33 @@ def test_work_is_handed_out_in_bounded_batches_and_stopped_when_the_reader_stops
     results.close()  # the reader stops: the workers are killed, not left to finish 1,000 items
     time.sleep(0.2)
     assert all(not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE for pid in workers)
+
+
+def test_ctrl_c_on_dask_stops_within_two_seconds_and_the_cluster_drops_the_work(dask_scheduler, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    argv = [sys.executable, str(ROOT / "run_backtest.py"), "sweep", "--executor", "dask", "--scheduler", dask_scheduler,
+            "--grid", "lookback=21:260:1", "--start", "2018-01-01", "--end", "2019-12-31", "--output", str(tmp_path / "o")]
+    with distributed.Client(dask_scheduler, timeout="10s") as watcher:
+        def tasks() -> int:
+            return watcher.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
+
+        process = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                   start_new_session=True, env={**os.environ, "MPLBACKEND": "Agg"})
+        try:
+            deadline = time.monotonic() + 120
+            while tasks() < 2 and time.monotonic() < deadline and process.poll() is None:
+                time.sleep(0.2)
+            assert tasks() >= 2, "the sweep never reached the cluster"
+            signalled = time.monotonic()
+            os.killpg(process.pid, signal.SIGINT)
+            _, err = process.communicate(timeout=10)
+            took = time.monotonic() - signalled
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+        assert took <= 2.0 and process.returncode == 130 and "Traceback" not in err
+        deadline = time.monotonic() + 10
+        while tasks() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert tasks() == 0, "the cluster kept the stopped sweep's work"
+    assert not (tmp_path / "o").exists()
