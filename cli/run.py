@@ -94,6 +94,8 @@ def output_folder(value, label: str, default: str) -> str:
 
 def resolve_run(args: argparse.Namespace) -> tuple[RunSettings, dict]:
     """Settings and the resolved config (load_config layout) from defaults, --config and options."""
+    if getattr(args, "config", None) is not None and not args.config.strip():
+        raise ConfigError("--config '': the file name is empty")
     config = load_config(args.config) if getattr(args, "config", None) else {"run": {}, "strategies": [], "params": {}, "sweep": {}, "walkforward": {}}
     run = dict(config["run"])
     for key in ("start", "end", "cash", "commission", "commission_per_share", "slippage", "source", "cache_dir", "benchmark", "jobs", "output"):
@@ -126,8 +128,10 @@ def resolve_run(args: argparse.Namespace) -> tuple[RunSettings, dict]:
     if modules:
         run["modules"] = list(dict.fromkeys(modules))  # config.toml records them: the run repeats from its folder
     config["run"] = {**asdict(settings), **{k: v for k, v in run.items() if k not in names}}
-    if getattr(args, "strategies", None):
+    if getattr(args, "strategies", None) is not None:
         config["strategies"] = [n.strip() for n in args.strategies.split(",") if n.strip()]
+        if not config["strategies"]:
+            raise ConfigError(f"--strategies {args.strategies!r}: no strategy named; give names from the 'list' command")
     for text in getattr(args, "param", []):
         strategy, key, value = parse_param(text)
         config["params"].setdefault(strategy, {})[key] = value
@@ -157,6 +161,9 @@ def load_module(spec: str, label: str | None = None, relative_to: Path | None = 
     from strategies import load_user_module
 
     label = label or f"--module {spec}"
+    if not spec.strip():
+        raise ConfigError(f"{label.rstrip()} {spec!r}: the module name is empty; give a .py file of strategies or an "
+                          "importable module name")
     path = Path(spec).expanduser()
     if relative_to is not None and not path.is_absolute():
         path = relative_to / path

@@ -27,9 +27,9 @@ def cmd_signal(args: argparse.Namespace) -> int:
     settings, config = resolve_run(args)
     names = config["strategies"] or ["rotation"]
     check_params_used(args, config, names)
-    as_of = args.as_of or args.end  # --end names the as-of day too; config files' period end does not
+    as_of = args.as_of if args.as_of is not None else args.end  # --end names the as-of day too; a config's end does not
     if as_of is not None:
-        as_of = iso_date(as_of, "--as-of" if args.as_of else "--end")
+        as_of = iso_date(as_of, "--as-of" if args.as_of is not None else "--end")
     runs = [(n, config["params"].get(n, {})) for n in names]
     history = max(history_needed(resolve(n), merged_params(resolve(n), p)) for n, p in runs)
     start, end, note = signal_dates(settings.start, settings.source, config["run"].get("cache_dir"), as_of,
