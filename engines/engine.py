@@ -116,6 +116,8 @@ def check_params(entry: Entry, params: dict | None) -> dict:
             raise RunError(f"strategy {entry.name!r}: {exc}") from None
         except (AttributeError, TypeError, KeyError):
             pass  # validation reads the feeds or the broker: it runs with the strategy
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a bug in the validation: named with its line
+            raise strategy_error(entry, exc) from None
     history_needed(entry, full)  # more history than any data holds: refused now
     return full
 
@@ -129,7 +131,10 @@ def history_needed(entry: Entry, params: dict) -> int:
     """Sessions of history ``entry`` needs before its first decision with ``params`` (0 when it does not say);
     RunError naming the strategy and its history parameters when it is more than ``MAX_HISTORY_SESSIONS``."""
     declare = getattr(entry.cls, "history_needed", None)
-    needed = int(declare(params)) if declare is not None else 0
+    try:
+        needed = int(declare(params)) if declare is not None else 0
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the strategy's own code: named with its line
+        raise strategy_error(entry, exc) from None
     if needed > MAX_HISTORY_SESSIONS:
         named = [f"{p}={params[p]}" for p in getattr(entry.cls, "history_params", ()) if p in params]
         because = f" ({', '.join(named)})" if named else ""

@@ -28,6 +28,8 @@ def message_of(exc: BaseException) -> str:
         return str(exc.msg)
     if isinstance(exc, OSError):
         return str(exc)
+    if isinstance(exc, KeyError) and exc.args and not (isinstance(exc.args[0], str) and " " in exc.args[0]):
+        return repr(exc.args[0])  # a missing key, quoted as Python prints it; a sentence stays as it is
     return str(exc.args[0]) if exc.args else repr(exc)
 
 

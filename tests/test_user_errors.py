@@ -92,3 +92,22 @@ def test_on_dask_the_line_comes_back_from_the_worker(module, dask_scheduler, tmp
     # the worker's working folder is not this one: the file is named by its full path
     assert str(err.value) == f"strategy 'buggy': IndexError at {tmp_path / 'buggy.py'}:11: list index out of range"
     assert "Traceback" in err.value.details and "in next_open" in err.value.details
+
+
+def test_a_bug_in_history_needed_points_at_its_line(tmp_path, capsys, clean_registry, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hist.py").write_text(textwrap.dedent('''
+        from strategies import TargetWeights, register
+
+
+        @register("hist-bug")
+        class HistBug(TargetWeights):
+            @classmethod
+            def history_needed(cls, params):
+                return params["sessions"]  # line 8 of the file: no such parameter
+
+            def target_weights(self, known):
+                return {"SPY": 1.0}
+    ''').lstrip())
+    code, err = run(capsys, "compare", "--module", "hist.py", "--strategies", "hist-bug", "--no-plots", *PERIOD)
+    assert code == 2 and err.strip().splitlines()[-1] == "error: strategy 'hist-bug': KeyError at hist.py:8: 'sessions'"
