@@ -41,7 +41,8 @@ def cmd_lookahead(args: argparse.Namespace) -> int:
     findings = check_all([(n, config["params"].get(n)) for n in names], feeds, settings, cuts=args.cuts,
                          executor=args.executor or "local", jobs=config["run"].get("jobs"), scheduler=args.scheduler)
     for finding in findings:
-        span = (f"every session streamed, {finding.streamed:,} order{'' if finding.streamed == 1 else 's'}; {len(finding.cuts)} cuts "
+        orders = f"{finding.streamed:,} order{'' if finding.streamed == 1 else 's'}"
+        span = (f"every session streamed, {orders}; {len(finding.cuts)} cuts "
                 f"{finding.cuts[0].date()} .. {finding.cuts[-1].date()}")
         if finding.leak:
             print(f"{finding.name}: LOOK-AHEAD: {finding.leak}")
