@@ -55,13 +55,17 @@ def code_files(cls: type) -> set[str]:
 
 def where(exc: BaseException, files: set[str]) -> str | None:
     """``file:line`` of the innermost frame of ``exc``'s traceback in one of ``files`` (a SyntaxError: its own
-    location), the file relative to the working folder when inside it; None when no frame is in them."""
+    location; else the ``location`` (file, line) the error carries), the file relative to the working folder when
+    inside it; None when there is none."""
     if isinstance(exc, SyntaxError) and exc.filename:
         return f"{_shown(exc.filename)}:{exc.lineno}"
     found = None
     for frame in traceback.extract_tb(exc.__traceback__):
         if os.path.realpath(frame.filename) in files:
             found = f"{_shown(frame.filename)}:{frame.lineno}"
+    if found is None and getattr(exc, "location", None):  # (file, line) set where the error is raised for code
+        file, line = exc.location                         # that has already returned (e.g. a refused weight)
+        found = f"{_shown(file)}:{line}"
     return found
 
 

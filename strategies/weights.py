@@ -87,10 +87,11 @@ class ArrayKnown(Known):
                  missing_history_ok: bool = False) -> None:
         super().__init__()
         self.columns, self.dates, self.strategy, self.missing_history_ok = columns, dates, strategy, missing_history_ok
+        self._stamps = list(dates)  # boxed once: a DatetimeIndex boxes a Timestamp on every read
         self.bar = 0
 
     def at(self, bar: int) -> "ArrayKnown":
-        self.bar, self.date, self.noted = bar, self.dates[bar], {}
+        self.bar, self.date, self.noted = bar, self._stamps[bar], {}
         return self
 
     def _closes(self, feed: str, n: int, price: str) -> np.ndarray:
@@ -153,10 +154,16 @@ class TargetWeights(PortfolioStrategy):
 def decide(strategy, known: Known) -> dict[str, float]:
     """``strategy.target_weights(known)`` checked as ``rebalance()`` checks weights (named errors, nothing scaled)."""
     weights = strategy.target_weights(known)
-    owner = f"{type(strategy).__name__}.target_weights on {known.date.date()}"
-    clean = check_weights(weights, FEED_NAMES, owner=owner)
-    if clean.get("VIX"):
-        raise ValueError(f"{owner}: VIX is a signal-only feed and cannot be held")
+    try:
+        clean = check_weights(weights, FEED_NAMES, owner="")
+        if clean.get("VIX"):
+            raise ValueError(": VIX is a signal-only feed and cannot be held")
+    except (KeyError, TypeError, ValueError) as exc:  # named with the strategy and the session
+        owner = f"{type(strategy).__name__}.target_weights on {known.date.date()}"
+        refused = type(exc)(owner + str(exc.args[0]))
+        code = type(strategy).target_weights.__code__  # the rule has returned: point at it (engines.errors.where)
+        refused.location = (code.co_filename, code.co_firstlineno)
+        raise refused from None
     return clean
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from feeds import prepare_feeds
 from engines.engine import RunError, RunSettings, run_one
-from strategies import Entry, PortfolioStrategy
+from strategies import Entry, PortfolioStrategy, TargetWeights
 from strategies.base import MAX_NET, check_weights
 
 
@@ -75,3 +75,21 @@ def test_a_long_short_pair_within_the_net_limit_is_bought_as_asked(half_year, ra
     open_adj = iwm["Open"] * iwm["Adj Close"] / iwm["Close"]
     assert first.at["IWM", "size"] == math.trunc(100_000 * 0.999 / open_adj)
     assert first.at["SPY", "side"] == "sell"
+
+
+class Leveraged(TargetWeights):
+    def target_weights(self, known):
+        return {"SPY": 1.5, "IWM": 1.5}
+
+
+def test_target_weights_that_cannot_be_bought_are_refused_alike_on_both_engines(half_year):
+    from engines.fast import simulate
+
+    expected = (r"^strategy 'lev': ValueError at .*test_user_strategy\.py:\d+: Leveraged\.target_weights on 2019-01-02: "
+                r"weights \{SPY: 1\.5, IWM: 1\.5\} cannot be bought")
+    entry = Entry("lev", Leveraged)
+    with pytest.raises(RunError, match=expected):
+        run_one(entry, half_year, RunSettings())
+    with pytest.raises(RunError, match=expected), pytest.MonkeyPatch.context() as patch:
+        patch.setattr("engines.fast.resolve", lambda name: entry)
+        simulate("lev", [{"cash_buffer": 0.001}], half_year, RunSettings())
