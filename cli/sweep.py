@@ -187,7 +187,8 @@ def cmd_sweep(args) -> int:
         raise ConfigError(f"{named} both {x}: the heatmap needs two different grid parameters")
     name, metric = options["strategy"], options["metric"]
     base = config["params"].get(name, {})
-    grid = check_grid(name, grid, base, max_combinations=options["max_combinations"])  # before loading data
+    grid = check_grid(name, grid, base, max_combinations=options["max_combinations"],  # before loading data
+                      jobs=config["run"].get("jobs"))
     check_params_used(args, config, [name])
     lap("grid check")
     with RunFolder(options["output"], args.argv, config) as run:

@@ -66,3 +66,26 @@ def test_grid_history_checked_before_the_first_run_on_either_engine(engine, caps
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert "'rotation' needs 1001 sessions" in err and "lookback=1000" in err and "2000-05-26" in err
+
+
+@pytest.mark.parametrize("name, grid", [
+    ("rotation", {"lookback": [21, 42, 63, 84, 105], "vix_level": [25, 30, "abc", 35], "allocation": [0.5, 1.0]}),
+    ("ratio-rotation", {"zone_low": [2.0, 2.1, 2.13], "target": [1.9, 1.95, 2.05, 2.5]}),  # a cross-parameter rule
+])
+def test_a_big_grid_checked_by_the_workers_names_the_same_first_bad_combination(name, grid, monkeypatch):
+    with pytest.raises(ConfigError) as serial:
+        sweep.check_grid(name, grid, jobs=1)
+    monkeypatch.setattr(sweep, "CHECK_IN_PARALLEL", 3)  # the pool path, a slice per task
+    with pytest.raises(ConfigError) as pooled:
+        sweep.check_grid(name, grid, jobs=2)
+    assert str(pooled.value) == str(serial.value) and str(serial.value).startswith("grid combination ")
+    first = next(i for i, c in enumerate(sweep.combinations(grid), 1) if _refused(name, c))
+    assert str(serial.value).startswith(f"grid combination {first} of {sweep.grid_size(grid)} (")
+
+
+def _refused(name: str, combo: dict) -> bool:
+    try:
+        get(name).cls.check_params({**get(name).params, **combo})
+    except ValueError:
+        return True
+    return False
