@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from itertools import combinations
 from pathlib import Path
 
 from .bars import BUNDLED_DIR, read_csv_bars
 from .cerebro import FEED_NAMES, SIGNAL_ONLY
-from .cross_checks import RESIDUAL_MIN_MOVE, RESIDUAL_SIGMAS, closest_to_flag
+from .cross_checks import RESIDUAL_MIN_MOVE, RESIDUAL_SIGMAS, closest_to_flag, partners
 from .data_checks import data_flags
 from .errors import DataError
 from .validate import ADJUSTMENT_MAX_RISE, ETF_MAX_DAILY_FACTOR, SPIKE_SIGMAS, largest_moves, traded_volume
@@ -66,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         z, column, close, factor = largest_moves(frame)
         print(f"{sym:6s} {role[sym][0]:6s} ({role[sym][1]}): largest one-day move {z:5.1f} sigma ({column}); largest "
               f"close-to-close x{math.exp(close):.3f} (or x1/{math.exp(close):.3f}); largest adjustment step {math.expm1(factor):+.2%}")
-    for a, b in combinations(sorted(etfs), 2):
+    for a, b in partners(frames, etfs):
         near = closest_to_flag(frames, a, b)
         if near is not None:
             print(f"{a}/{b} co-move: nearest to a cross-asset flag {near[3]} {near[4]} on {near[5].date()}: {near[1]:.1f} sigma, "

@@ -3,9 +3,9 @@
 Rules (bounds and reasons in the README, "What is checked"); each flag is a ``feeds.validate.BarFlag`` naming the
 suspect symbol, the date, both moves and the rule.
 
-1. Cross-asset residual. For every pair of co-moving ETFs (daily total returns correlated at least
-   ``COMOVING_CORRELATION``, clipped at ``CLIP_SIGMAS`` robust sigmas so a bad print cannot make or break a pair),
-   each one's daily move is modelled on the other's: ``y = beta * x + e``. ``beta`` is fitted on the
+1. Cross-asset residual. Each ETF is paired with the ETF it co-moves with most (daily total returns correlated at
+   least ``COMOVING_CORRELATION``, clipped at ``CLIP_SIGMAS`` robust sigmas so a bad print cannot make or break a
+   pair; ``partners``), and in every pair each one's daily move is modelled on the other's: ``y = beta * x + e``. ``beta`` is fitted on the
    ``MODEL_WINDOW`` sessions before the day (clipped returns, so bad prints in the window barely move it); the
    residual is put in robust units: 1.4826 x the median absolute residual over the same sessions, widened by
    ``BETA_SLACK`` x the partner's move (on a day the market moves 10%, a beta off by 0.3 leaves 3%). A day whose
@@ -15,7 +15,7 @@ suspect symbol, the date, both moves and the rule.
    gap (Open against the previous Close, judged on the wider of the open-gap and close residual scales: an open
    may differ from its partner's as much as a whole day may). The day's own stats never judge it, so it catches
    bad prints that revert, that hold, and a bad last bar.
-2. Copies and shifts. In every block of ``BLOCK_SESSIONS`` common sessions of two series (any role), daily Close
+2. Copies and shifts. In every block of ``BLOCK_SESSIONS`` sessions, for every two series (any role), daily Close
    returns equal (to ``SAME_RETURN_TOLERANCE``) on at least ``COPY_SHARE`` of the days, on the same session or one
    session apart, name a copied file; moves correlated at one session's lag at least ``SHIFT_CORRELATION`` (and
    ``SHIFT_MARGIN`` more than on the same day) name a file whose dates are shifted by one session.
@@ -23,6 +23,7 @@ suspect symbol, the date, both moves and the rule.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from itertools import combinations
 
 import numpy as np
@@ -65,17 +66,10 @@ def robust_scale(values: pd.Series) -> pd.Series:
 
 
 def _clip(values: pd.Series) -> pd.Series:
-    scale = robust_scale(values)
-    return values.clip(-CLIP_SIGMAS * scale, CLIP_SIGMAS * scale)
-
-
-def comoving(a: pd.Series, b: pd.Series) -> float:
-    """Correlation of two return series on their common days, each clipped at CLIP_SIGMAS robust sigmas."""
-    both = pd.concat([a, b], axis=1).dropna()
-    if len(both) < MODEL_MIN_SESSIONS:
-        return float("nan")
-    x, y = _clip(both.iloc[:, 0]), _clip(both.iloc[:, 1])
-    return float(x.corr(y))
+    """``values`` clipped at CLIP_SIGMAS trailing robust sigmas (unclipped where there is no scale)."""
+    bound = CLIP_SIGMAS * robust_scale(values).to_numpy()
+    bound = np.where(np.isnan(bound), np.inf, bound)
+    return pd.Series(np.clip(values.to_numpy(), -bound, bound), index=values.index)
 
 
 def residual_z(y: pd.Series, x: pd.Series, floor: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
@@ -107,15 +101,13 @@ def _pct(log_move: float) -> str:
 
 
 def pair_residuals(frames: dict[str, pd.DataFrame], a: str, b: str) -> list[tuple]:
-    """Rule 1's model of ETFs ``a`` and ``b`` (validated frames) on their common sessions, each on the other:
-    ``(y symbol, x symbol, column, z, residual, y move, x move)`` per direction and measured move (Series on the
-    common sessions after the first). [] when the two do not co-move or share too few sessions."""
+    """Rule 1's model of ETFs ``a`` and ``b`` (validated frames, a pair of ``partners``) on their common sessions,
+    each on the other: ``(y symbol, x symbol, column, z, residual, y move, x move)`` per direction and measured move
+    (Series on the common sessions after the first). [] when they share too few sessions."""
     common = frames[a].index.intersection(frames[b].index)
     if len(common) < MODEL_MIN_SESSIONS:
         return []
     moves = {s: {k: v.iloc[1:] for k, v in _moves(frames[s].loc[common]).items()} for s in (a, b)}
-    if not comoving(moves[a]["Adj Close"], moves[b]["Adj Close"]) >= COMOVING_CORRELATION:
-        return []
     out = []
     for y_sym, x_sym in ((a, b), (b, a)):
         close_scale = None
@@ -159,7 +151,7 @@ def pair_flags(frames: dict[str, pd.DataFrame], a: str, b: str) -> list[BarFlag]
 def closest_to_flag(frames: dict[str, pd.DataFrame], a: str, b: str) -> tuple[float, float, float, str, str, pd.Timestamp] | None:
     """The margin of rule 1 on ``a`` and ``b``: the day nearest to a flag, as (nearness, |z|, |residual|, symbol,
     column, date), where nearness = min(|z| / RESIDUAL_SIGMAS, |residual| / RESIDUAL_MIN_MOVE) (a flag needs both
-    >= 1, so nearness >= 1 is a flag); None when the pair does not co-move."""
+    >= 1, so nearness >= 1 is a flag); None when they share too few sessions."""
     best = None
     for y_sym, _, column, z, residual, _, _ in pair_residuals(frames, a, b):
         near = np.minimum(z.abs() / RESIDUAL_SIGMAS, residual.abs() / RESIDUAL_MIN_MOVE)
@@ -169,93 +161,129 @@ def closest_to_flag(frames: dict[str, pd.DataFrame], a: str, b: str) -> tuple[fl
     return best
 
 
-def copy_flags(frames: dict[str, pd.DataFrame], a: str, b: str) -> list[BarFlag]:
-    """Rule 2 for any two series: the spans of sessions where ``a`` is a copy of ``b`` or shifted against it by one
-    session (consecutive flagged blocks are one flag, dated on the span's first session)."""
-    common = frames[a].index.intersection(frames[b].index)
-    ra = np.log(frames[a]["Close"].loc[common]).diff().to_numpy()[1:]
-    rb = np.log(frames[b]["Close"].loc[common]).diff().to_numpy()[1:]
-    days = common[1:]
-    found: list[list] = []  # [kind, lag, first block start, last block stop, share or correlation, same-session correlation]
-    for start in range(0, len(days), BLOCK_SESSIONS):
+def _aligned_moves(frames: dict[str, pd.DataFrame], column: str) -> pd.DataFrame:
+    """Daily log moves of ``column``, each symbol on its own sessions, side by side on the union of sessions
+    (NaN where a symbol has no bar)."""
+    return pd.DataFrame({s: np.log(frame[column]).diff() for s, frame in frames.items()})
+
+
+def partners(frames: dict[str, pd.DataFrame], etfs) -> list[tuple[str, str]]:
+    """Rule 1's pairs: each ETF with the ETF it co-moves with most, when their daily total returns (each clipped at
+    CLIP_SIGMAS robust sigmas of its whole history, so a bad print cannot make or break a pair) correlate at least
+    COMOVING_CORRELATION over at least MODEL_MIN_SESSIONS common sessions. At most one pair per ETF: N files cost
+    at most N models, not N^2."""
+    symbols = sorted(set(etfs) & set(frames))
+    if len(symbols) < 2:
+        return []
+    moves = _aligned_moves({s: frames[s] for s in symbols}, "Adj Close")
+    scale = ROBUST * (moves - moves.median()).abs().median()
+    corr = moves.clip(-CLIP_SIGMAS * scale, CLIP_SIGMAS * scale, axis=1).corr(min_periods=MODEL_MIN_SESSIONS)
+    pairs = set()
+    for sym in symbols:
+        others = corr[sym].drop(sym).dropna()
+        if len(others) and others.max() >= COMOVING_CORRELATION:
+            pairs.add(tuple(sorted((sym, str(others.idxmax())))))
+    return sorted(pairs)
+
+
+def _block_clip(x: np.ndarray) -> np.ndarray:
+    """Columns of ``x`` clipped at CLIP_SIGMAS x 1.4826 x their median absolute deviation (NaN kept)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        centre = np.nanmedian(x, axis=0)
+        scale = ROBUST * np.nanmedian(np.abs(x - centre), axis=0)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, np.inf)
+    return np.clip(x, -CLIP_SIGMAS * scale, CLIP_SIGMAS * scale)
+
+
+def _cross_corr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """[i, j]: correlation of column i of ``x`` with column j of ``y`` on the rows both have (NaN under
+    BLOCK_MIN_SESSIONS rows)."""
+    n = x.shape[1]
+    both = pd.DataFrame(np.hstack([x, y])).corr(min_periods=BLOCK_MIN_SESSIONS).to_numpy()
+    return both[:n, n:]
+
+
+def copy_flags(frames: dict[str, pd.DataFrame]) -> list[tuple[BarFlag, str]]:
+    """Rule 2 on every pair of ``frames``: (flag, the other symbol) for each span of sessions where one is a copy of
+    the other or shifted against it by one session (consecutive flagged blocks are one flag, dated on the span's
+    first common session). Blocks of BLOCK_SESSIONS sessions of the union calendar, all pairs at once per block."""
+    symbols = sorted(frames)
+    moves = _aligned_moves({s: frames[s] for s in symbols}, "Close")
+    days, values = moves.index, moves.to_numpy()
+    padded = np.vstack([np.full((1, len(symbols)), np.nan), values, np.full((1, len(symbols)), np.nan)])
+    hits: dict[tuple[int, int], list[list]] = {}
+    for start in range(1, len(days), BLOCK_SESSIONS):
         stop = min(start + BLOCK_SESSIONS, len(days))
-        if stop - start < BLOCK_MIN_SESSIONS:
-            break
-        x, y = ra[start:stop], rb[start:stop]
-        if np.mean(np.abs(x) > SAME_RETURN_TOLERANCE) < 0.5:  # a flat series (a cash ETF between dividends) equals any flat one
-            continue
-        same = {lag: float(np.mean(np.abs(np.subtract(*_lagged(x, y, lag))) <= SAME_RETURN_TOLERANCE)) for lag in (0, 1, -1)}
-        lag = max(same, key=same.get)
-        if same[lag] >= COPY_SHARE:
-            hit = ["copy", lag, start, stop, same[lag], 1.0]
-        else:
-            corr = {lag: _corr(*_lagged(x, y, lag)) for lag in (0, 1, -1)}
-            lag = 1 if abs(corr[1]) >= abs(corr[-1]) else -1
-            if not (abs(corr[lag]) >= SHIFT_CORRELATION and abs(corr[lag]) >= abs(corr[0]) + SHIFT_MARGIN):
-                continue
-            hit = ["shift", lag, start, stop, corr[lag], corr[0]]
-        if found and found[-1][:2] == hit[:2] and found[-1][3] == start:
-            found[-1][3], found[-1][4] = stop, min(found[-1][4], hit[4], key=abs)
-        else:
-            found.append(hit)
+        lagged = {0: values[start:stop], 1: padded[start + 2:stop + 2], -1: padded[start:stop]}  # rows t, t+1, t-1
+        x = lagged[0]
+        present = ~np.isnan(x)
+        moving = (np.abs(np.nan_to_num(x)) > SAME_RETURN_TOLERANCE).sum(axis=0) >= 0.5 * np.maximum(present.sum(axis=0), 1)
+        same = {}  # lag -> (share of common rows with equal moves, common rows), symbols x symbols
+        for lag, y in lagged.items():
+            share, count = np.zeros((len(symbols), len(symbols))), np.zeros((len(symbols), len(symbols)))
+            for i in range(len(symbols)):  # one row at a time: memory stays sessions x symbols
+                both = present[:, i:i + 1] & ~np.isnan(y)
+                count[i] = both.sum(axis=0)
+                share[i] = (both & (np.abs(x[:, i:i + 1] - y) <= SAME_RETURN_TOLERANCE)).sum(axis=0) / np.maximum(count[i], 1)
+            same[lag] = share, count
+        clipped = {lag: _block_clip(y) for lag, y in lagged.items()}
+        corr = {lag: _cross_corr(clipped[0], clipped[lag]) for lag in (0, 1, -1)}
+        for i in range(len(symbols)):
+            for j in range(i + 1, len(symbols)):
+                if same[0][1][i, j] < BLOCK_MIN_SESSIONS or not (moving[i] and moving[j]):
+                    continue  # too few common sessions, or a flat series (a cash ETF between dividends) equals any flat one
+                lag = max((0, 1, -1), key=lambda k: same[k][0][i, j])
+                if same[lag][0][i, j] >= COPY_SHARE:
+                    hit = ["copy", lag, start, stop, float(same[lag][0][i, j]), 1.0]
+                else:
+                    lag = 1 if abs(np.nan_to_num(corr[1][i, j])) >= abs(np.nan_to_num(corr[-1][i, j])) else -1
+                    shifted, same_day = float(np.nan_to_num(corr[lag][i, j])), float(np.nan_to_num(corr[0][i, j]))
+                    if not (abs(shifted) >= SHIFT_CORRELATION and abs(shifted) >= abs(same_day) + SHIFT_MARGIN):
+                        continue
+                    hit = ["shift", lag, start, stop, shifted, same_day]
+                found = hits.setdefault((i, j), [])
+                if found and found[-1][:2] == hit[:2] and found[-1][3] == start:
+                    found[-1][3], found[-1][4] = stop, min(found[-1][4], hit[4], key=abs)
+                else:
+                    found.append(hit)
     flags = []
-    for kind, lag, start, stop, value, same_day in found:
-        span = f"{days[start].date()}..{days[stop - 1].date()}"
-        when = "on the same session" if lag == 0 else f"one session {'later' if lag == 1 else 'earlier'}"
-        if kind == "copy":
-            flags.append(BarFlag(
-                a, days[start], "Close",
-                f"{a} and {b} have the same daily Close returns ({b}'s {when}) on at least {value:.0%} of the sessions "
-                f"{span} ({stop - start} sessions): one file is a copy of the other, saved under the wrong name?",
-                f"two symbols are never copies of each other (>= {COPY_SHARE:.0%} equal daily returns in a block of "
-                f"{BLOCK_SESSIONS} common sessions)",
-                through=days[stop - 1],
-            ))
-        else:
-            flags.append(BarFlag(
-                a, days[start], "Date",
-                f"{a}'s daily moves match {b}'s {when} (correlation {value:+.2f}, against {same_day:+.2f} on the same "
-                f"session) over {span}: the dates of one of the two files are shifted by one session",
-                f"co-moving series move on the same session (a correlation at one session's lag >= {SHIFT_CORRELATION:g} "
-                f"and >= {SHIFT_MARGIN:g} above the same-session one is a shift)",
-                through=days[stop - 1],
-            ))
+    for (i, j), found in hits.items():
+        a, b = symbols[i], symbols[j]
+        for kind, lag, start, stop, value, same_day in found:
+            common = days[start:stop][~np.isnan(values[start:stop, i]) & ~np.isnan(values[start:stop, j])]
+            span = f"{common[0].date()}..{common[-1].date()}"
+            when = "on the same session" if lag == 0 else f"one session {'later' if lag == 1 else 'earlier'}"
+            if kind == "copy":
+                detail = (f"{a} and {b} have the same daily Close returns ({b}'s {when}) on at least {value:.0%} of the "
+                          f"sessions {span} ({len(common)} sessions): one file is a copy of the other, saved under the wrong name?")
+                rule = (f"two symbols are never copies of each other (>= {COPY_SHARE:.0%} equal daily returns in a block of "
+                        f"{BLOCK_SESSIONS} sessions)")
+                column = "Close"
+            else:
+                detail = (f"{a}'s daily moves match {b}'s {when} (correlation {value:+.2f}, against {same_day:+.2f} on the "
+                          f"same session) over {span}: the dates of one of the two files are shifted by one session")
+                rule = (f"co-moving series move on the same session (a correlation at one session's lag >= {SHIFT_CORRELATION:g} "
+                        f"and >= {SHIFT_MARGIN:g} above the same-session one is a shift)")
+                column = "Date"
+            flags.append((BarFlag(a, common[0], column, detail, rule, through=common[-1]), b))
     return flags
-
-
-def _lagged(x: np.ndarray, y: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
-    """``x[t]`` paired with ``y[t + lag]``."""
-    if lag == 0:
-        return x, y
-    return (x[:-lag], y[lag:]) if lag > 0 else (x[-lag:], y[:lag])
-
-
-def _corr(x: np.ndarray, y: np.ndarray) -> float:
-    """Correlation of ``x`` and ``y`` each clipped at CLIP_SIGMAS x 1.4826 x its median absolute deviation."""
-    def clip(v):
-        scale = ROBUST * np.median(np.abs(v - np.median(v)))
-        return np.clip(v, -CLIP_SIGMAS * scale, CLIP_SIGMAS * scale) if scale > 0 else v
-    x, y = clip(x), clip(y)
-    if x.std() == 0 or y.std() == 0:
-        return 0.0
-    return float(np.corrcoef(x, y)[0, 1])
 
 
 def cross_flags(frames: dict[str, pd.DataFrame], etfs) -> list[BarFlag]:
     """Rules 1 and 2 on validated ``frames`` ({symbol: bars}); rule 1 only between symbols in ``etfs``."""
-    flags, shifted = [], []
-    for a, b in combinations(sorted(frames), 2):
-        if a in etfs and b in etfs:
-            flags += pair_flags(frames, a, b)
-        shifted += [(flag, b) for flag in copy_flags(frames, a, b)]
+    flags = []
+    for a, b in partners(frames, etfs):
+        flags += pair_flags(frames, a, b)
+    shifted = copy_flags(frames)
     # the suspect of a copy or shift is the symbol found in such flags with more partners: a shifted IWM is shifted
     # against SPY and VIX, while SPY and VIX agree with each other
-    partners: dict[str, set] = {}
+    found_with: dict[str, set] = {}
     for flag, other in shifted:
-        partners.setdefault(flag.symbol, set()).add(other)
-        partners.setdefault(other, set()).add(flag.symbol)
+        found_with.setdefault(flag.symbol, set()).add(other)
+        found_with.setdefault(other, set()).add(flag.symbol)
     for flag, other in shifted:
-        if len(partners[other]) > len(partners[flag.symbol]):
+        if len(found_with[other]) > len(found_with[flag.symbol]):
             flag = dataclasses.replace(flag, symbol=other)
         flags.append(flag)
     flags.sort(key=lambda f: (f.date, f.symbol))

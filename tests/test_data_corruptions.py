@@ -254,3 +254,17 @@ def test_real_subprocess_names_the_bad_bar(bundled_text, tmp_path):
                            "--output", str(tmp_path / "out")], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr and done.stdout == ""
     assert "error: IWM (" in done.stderr and "2019-05-31" in done.stderr
+
+
+def test_any_co_moving_etf_is_judged_against_its_partner(raw_csv):
+    """Not IWM/SPY only: a third ETF built from SPY with its own noise (a tracker from another vendor) is paired with
+    its closest partner, and a +20% print on it is named on it, not on its partner."""
+    frames = {s: read_csv_bars(BUNDLED_DIR / f"{s}.csv", s) for s in ("SPY", "IWM")}
+    noise = np.exp(np.cumsum(np.random.default_rng(7).normal(0, 0.004, len(frames["SPY"]))))
+    other = frames["SPY"].mul(noise, axis=0).assign(Volume=frames["SPY"]["Volume"])
+    other["High"], other["Low"] = other[["Open", "High", "Close"]].max(axis=1), other[["Open", "Low", "Close"]].min(axis=1)
+    frames["TRK"] = other
+    assert data_flags(frames, {"SPY", "IWM", "TRK"}) == []
+    other.loc["2015-03-02", ["High", "Close", "Adj Close"]] *= 1.2
+    flagged = {(f.symbol, str(f.date.date())) for f in data_flags(frames, {"SPY", "IWM", "TRK"})}
+    assert flagged == {("TRK", "2015-03-02")}
