@@ -8,17 +8,20 @@ out-of-sample equity curve, so overfitting shows.
 from __future__ import annotations
 
 import math
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pandas as pd
 
 from analyzers import stats
-from engines.engine import RunItem, RunResult, RunSettings, check_history_of_all, resolve, run_item
+from engines.engine import COMPARISON_COLUMNS, RunItem, RunResult, RunSettings, check_history_of_all, resolve, run_item
 from engines.executors import Progress, run_tasks
+from engines.grid import Chunk
 from engines.params import ConfigError, format_param
 from feeds import FeedSet
 
-from .sweep import DEFAULT_METRIC, check_grid, default_limit, evaluate, history_cases
+from .sweep import DEFAULT_METRIC, check_grid, default_limit, evaluate, history_cases, sweep_chunks
 
 
 # Besides the choosing metric, each window's table row gives these figures in-sample (the chosen combination's) and
@@ -108,23 +111,27 @@ def walkforward_runs(
     entry = resolve(name)
     base = dict(base_params or {})
     windows = make_windows(settings.start, settings.end, in_sample_years, out_of_sample_years, anchored)
-    combos = check_grid(entry.name, grid, base, max_combinations=max_combinations or default_limit(engine),
-                        runs_per_combination=len(windows)).combos()
-    param_sets = [{**base, **combo} for combo in combos]
+    grid = check_grid(entry.name, grid, base, max_combinations=max_combinations or default_limit(engine),
+                      runs_per_combination=len(windows), jobs=jobs if executor == "local" else None)
     check_history_of_all(entry, list(history_cases(entry.name, grid, base)), feeds)  # the first window starts with the feeds
     periods = [(str(w.is_start.date()), str(w.is_end.date())) for w in windows]
-    in_sample = evaluate(entry.name, param_sets, feeds, settings, engine=engine,
-                         executor=executor, jobs=jobs, scheduler=scheduler, progress=progress, windows=periods,
-                         chunk=chunk)
+    if engine == "fast":  # streamed: per window only the best combination is kept, whatever the grid's size
+        found = [best_in(sweep_chunks(entry.name, grid, feeds, settings, base_params=base, engine=engine,
+                                      executor=executor, jobs=jobs, scheduler=scheduler, progress=progress,
+                                      chunk=chunk, window=period), metric) for period in periods]
+    else:
+        combos = grid.combos()
+        in_sample = evaluate(entry.name, [{**base, **combo} for combo in combos], feeds, settings, engine=engine,
+                             executor=executor, jobs=jobs, scheduler=scheduler, progress=progress, windows=periods)
+        found = [best_in([Chunk.of_rows(0, rows, COMPARISON_COLUMNS)], metric) for rows in in_sample]
     bar = Progress(len(windows), "out-of-sample runs (backtrader)", enabled=progress)
-    chosen = []
-    for i, _ in enumerate(windows):
-        scores = [m[metric] for m in in_sample[i]]
-        valid = [(s, j) for j, s in enumerate(scores) if s is not None and not math.isnan(s)]
-        if not valid:
+    chosen, best_rows = [], []
+    for i, result in enumerate(found):
+        if result is None:
             raise ConfigError(f"walk-forward window {i + 1}: no combination has a value for {metric}")
-        best_score, best = max(valid)
-        chosen.append((combos[best], best_score))
+        best_score, index, figures = result
+        chosen.append((grid.combo(index), best_score))
+        best_rows.append(figures)
     oos_items = [
         RunItem(entry.name, {**base, **params}, settings, str(w.oos_start.date()), str(w.oos_end.date()))
         for w, (params, _) in zip(windows, chosen)
@@ -133,8 +140,7 @@ def walkforward_runs(
     out = [replace(r, name=f"{entry.name} {w.oos_start.date()}..{w.oos_end.date()}") for r, w in zip(out, windows)]
     rows = []
     others = [f for f in WINDOW_FIGURES if f != metric]
-    for i, (w, (params, score), metrics) in enumerate(zip(windows, chosen, (r.metrics for r in out))):
-        best = in_sample[i][combos.index(params)]
+    for w, (params, score), metrics, best in zip(windows, chosen, (r.metrics for r in out), best_rows):
         rows.append({
             "in-sample": f"{w.is_start.date()}..{w.is_end.date()}",
             "out-of-sample": f"{w.oos_start.date()}..{w.oos_end.date()}",
@@ -146,6 +152,27 @@ def walkforward_runs(
         })
     stitched = stitch([r.equity for r in out], settings.cash)
     return pd.DataFrame(rows), stitched, out
+
+
+def best_in(chunks, metric: str) -> tuple[float, int, dict] | None:
+    """(value, grid index, every figure) of the combination with the highest ``metric`` in a stream of ``Chunk``s
+    (any order), the highest index among equal values; None when no combination has a value. Memory: one chunk."""
+    best = None
+    with closing(chunks) if hasattr(chunks, "close") else nullcontext(chunks) as stream:
+        for chunk in stream:
+            values = np.asarray(chunk.columns[metric], dtype=float)
+            if np.isnan(values).all():
+                continue
+            top = np.nanmax(values)
+            j = int(np.flatnonzero(values == top)[-1])
+            if best is None or (float(top), chunk.first + j) > best[:2]:
+                best = (float(top), chunk.first + j, {k: _plain(v[j]) for k, v in chunk.columns.items()})
+    return best
+
+
+def _plain(value):
+    value = value.item() if hasattr(value, "item") else value
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def summary(table: pd.DataFrame, stitched: pd.Series, metric: str) -> dict:

@@ -102,3 +102,14 @@ def test_top_rows_heatmap_and_distribution_equal_pandas_on_the_whole_table(writt
             assert spread.mean[position] == pytest.approx(metric.mean())
             exact = np.percentile(metric, QUANTILES, method="inverted_cdf")
             assert np.all(np.abs(spread.quantiles[position] - exact) <= spread.bin_width + 1e-12)
+
+
+def test_walkforward_best_of_a_chunk_stream_is_max_of_value_then_index():
+    from research.walkforward import best_in
+
+    values = [np.nan, 1.0, 3.0, 2.0, 3.0, np.nan, 0.5, 3.0, -1.0, np.nan]
+    chunks = [Chunk(lo, {"Sharpe": np.array(values[lo:hi]), "Rebalances": np.arange(lo, hi)})
+              for lo, hi in ((6, 10), (0, 3), (3, 6))]  # out of grid order
+    expected = max((v, i) for i, v in enumerate(values) if v == v)  # highest value, then the highest index
+    assert best_in(iter(chunks), "Sharpe") == (expected[0], expected[1], {"Sharpe": 3.0, "Rebalances": 7})
+    assert best_in([Chunk(0, {"Sharpe": np.array([np.nan, np.nan])})], "Sharpe") is None
