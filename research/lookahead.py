@@ -9,7 +9,9 @@ Three kinds of run, compared order by order (session, hook, feed, shares, order 
   later bar; in ``next`` every later bar. So every session is a cut for reads of the data and of the broker (e.g.
   ``data.close[0]`` or ``data.low[0]`` in ``next_open``, ``broker.get_value([data])`` there, which Backtrader marks at
   that session's close, ``data.close[1]`` anywhere), at the cost of one run. Its orders must equal the full run's.
-  Indicators are computed by Backtrader before the first session, so the streamed run cannot hide their values;
+  Indicators, which Backtrader computes over the whole data before the first session, lose every value after their
+  current one (in ``next_open`` their current value is still the previous session's), so ``sma[1]`` is caught too.
+  What it cannot hide: an indicator's value computed from the hidden bars is the full data's;
 - runs on data cut at N dates (month ends and ordinary days spread over the measured period). A cut run sees every
   bar through the cut date C and, of the next session S, only its open (high = low = open; close, raw close and
   volume unknown, NaN): exactly what a trader knows at S's open. It stops right after ``next_open`` on S. Every
@@ -23,6 +25,7 @@ and ``close()`` all use), so any strategy is checked, not only ``PortfolioStrate
 """
 from __future__ import annotations
 
+import array
 import math
 from dataclasses import dataclass, replace
 
@@ -102,17 +105,33 @@ class Hider:
     """Hides from a strategy, while one of its hooks runs, the bars it cannot know yet, and puts them back after.
 
     ``hide(at_open=True)`` (in ``next_open``): the current bar's close, raw close and volume become NaN and its high
-    and low the open; every later bar NaN. ``hide(at_open=False)`` (in ``next``): every later bar NaN. It writes into
-    the preloaded line buffers in place (numpy views of Backtrader's arrays), so nothing else changes."""
+    and low the open; every later bar NaN. ``hide(at_open=False)`` (in ``next``): every later bar NaN. The strategy's
+    indicators (Backtrader computes them over the whole data before the first session) lose every value after their
+    current one too. It writes into the preloaded line buffers in place (numpy views of Backtrader's arrays), so
+    nothing else changes."""
 
-    def __init__(self, datas) -> None:
-        self.lines = []  # (line, name, the data's open line, original values)
-        for data in datas:
+    def __init__(self, strategy) -> None:
+        self.lines = []  # (line, name, the data's open line or None, original values)
+        seen: set[int] = set()
+
+        def add(line, name: str, opening) -> None:
+            if isinstance(getattr(line, "array", None), array.array) and id(line.array) not in seen:
+                seen.add(id(line.array))
+                self.lines.append((line, name, opening, np.array(line.array, dtype=float)))
+
+        for data in strategy.datas:
             for name in data.lines.getlinealiases():
-                if name == "datetime":
-                    continue
-                line = getattr(data.lines, name)
-                self.lines.append((line, name, data.lines.open, np.array(line.array, dtype=float)))
+                if name != "datetime":
+                    add(getattr(data.lines, name), name, data.lines.open)
+        pending = list(strategy._lineiterators[bt.LineIterator.IndType])
+        while pending:  # every indicator and line operation, and what they are built from
+            indicator = pending.pop()
+            if isinstance(indicator, bt.LineBuffer):  # a line operation (e.g. a - b) is a line itself
+                add(indicator, "", None)
+            else:
+                for line in indicator.lines:
+                    add(line, "", None)
+            pending.extend(getattr(indicator, "_lineiterators", {}).get(bt.LineIterator.IndType, []))
         self.depth = 0
 
     def hide(self, at_open: bool) -> None:
@@ -168,7 +187,7 @@ def recording(cls: type, stop_after_open: float | None = None, *, stream: bool =
             if not stream:
                 return hook()
             if self._hider is None:
-                self._hider = Hider(self.datas)
+                self._hider = Hider(self)
             self._hider.hide(at_open)
             try:
                 hook()

@@ -175,6 +175,19 @@ class LeakBrokerValue(PortfolioStrategy):
                 self.order_target_size(data=spy, target=target)
 
 
+@register("leak-indicator")
+class LeakIndicator(PortfolioStrategy):
+    """SPY when its 5-session average rose, read as sma[1] in next_open: the average through that session's close."""
+
+    def __init__(self):
+        super().__init__()
+        self.sma = bt.ind.SMA(self.getdatabyname("SPY").close, period=5)
+
+    def next_open(self):
+        if self.is_rebalance_day():
+            self.rebalance({"SPY": 1.0} if self.sma[1] > self.sma[0] else {"SGOV": 1.0})
+
+
 @register("leak-limit-low")
 class LeakLimitLow(PortfolioStrategy):
     """Buys 10 SPY on each month's first session with a limit at that session's low."""
@@ -187,14 +200,14 @@ class LeakLimitLow(PortfolioStrategy):
 
 
 def test_the_default_check_catches_leaks_a_few_cuts_miss(clean_registry, tmp_path, feeds, raw_csv):
-    """A leak in one year only, the broker value read in next_open and a limit at the session's low: each flagged
-    with its first date, whatever the cuts (2 here, in the middle of the period)."""
+    """A leak in one year only, the broker value read in next_open, a limit at the session's low and an indicator's
+    value after that session's close: each flagged with its first date, whatever the cuts (2 here, mid-period)."""
     from strategies import load_user_module
 
     (tmp_path / "leaks.py").write_text(LEAKS)
     load_user_module(str(tmp_path / "leaks.py"))
-    one_year, value, limit = (check(n, feeds, SETTINGS, cuts=2, jobs=2, progress=False).leak
-                              for n in ("leak-one-year", "leak-broker-value", "leak-limit-low"))
+    one_year, value, limit, indicator = (check(n, feeds, SETTINGS, cuts=2, jobs=2, progress=False).leak for n in (
+        "leak-one-year", "leak-broker-value", "leak-limit-low", "leak-indicator"))
     close = raw_csv("SPY")["Adj Close"]
     in_2020 = close.loc["2020"]
     firsts = in_2020.groupby(in_2020.index.to_period("M")).head(1).index
@@ -204,6 +217,12 @@ def test_the_default_check_catches_leaks_a_few_cuts_miss(clean_registry, tmp_pat
     assert one_year.startswith(f"orders differ on {first.date()} in the streamed run")
     assert value.startswith("the streamed run (each session's close and later bars hidden until known) failed on "
                             "2019-01-02: strategy 'leak-broker-value': ValueError at ") and "leaks.py:" in value
+    # the indicator's value after this session's close is hidden (NaN): the streamed run holds SGOV where the full
+    # run holds SPY, first at the first decision whose close is above the close 5 sessions before it
+    measured = close.loc[START:END]
+    decisions = measured.groupby(measured.index.to_period("M")).head(1).index
+    rose = next(d for d in decisions if close[d] > close.shift(5)[d])
+    assert indicator.startswith(f"orders differ on {rose.date()} in the streamed run")
     spy = raw_csv("SPY").loc["2019-01-02"]
     low, opening = (spy[k] * spy["Adj Close"] / spy["Close"] for k in ("Low", "Open"))
     assert limit == (f"orders differ on 2019-01-02 in the streamed run (each session's close and later bars hidden "
