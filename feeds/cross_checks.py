@@ -123,16 +123,25 @@ def pair_residuals(frames: dict[str, pd.DataFrame], a: str, b: str) -> list[tupl
 def pair_flags(frames: dict[str, pd.DataFrame], a: str, b: str) -> list[BarFlag]:
     """Rule 1 for ETFs ``a`` and ``b``: every day either's move is far from what the other's predicts, flagged
     on the symbol whose move is not explained. The way back from a flagged close on the next session (a residual
-    undoing at least half of it) is the same event: it is named in that flag, not flagged again."""
+    undoing at least half of it) is the same event: it is named in that flag, not flagged again. A flagged close
+    that undoes the previous session's close (a residual >= RESIDUAL_MIN_MOVE and >= half the bound, at least half
+    undone) is that session's way back: the flag is dated on the previous session, where the bad print is (in a
+    volatile market the print alone may stay under the bound while its way back, judged on a calmer day, does not)."""
     found = []  # (symbol, day, column, residual, detail)
     returns_of: dict[tuple[str, pd.Timestamp], float] = {}
     for y_sym, x_sym, column, z, residual, y, x in pair_residuals(frames, a, b):
         bad = (z.abs() >= RESIDUAL_SIGMAS) & (residual.abs() >= RESIDUAL_MIN_MOVE)
+        if column != "Open":
+            before = residual.shift(1)
+            way_back = (bad & (before.abs() >= RESIDUAL_MIN_MOVE) & (z.shift(1).abs() >= RESIDUAL_SIGMAS / 2)
+                        & ((residual + before).abs() <= 0.5 * before.abs()))
+            bad = bad | way_back.shift(-1, fill_value=False)
         what = "open gap (Open against the previous Close)" if column == "Open" else f"{column} return"
         for day in z.index[bad.to_numpy()]:
+            under = "" if abs(z[day]) >= RESIDUAL_SIGMAS else " (under the bound alone; flagged by its way back)"
             found.append((y_sym, day, column, float(residual[day]),
                           f"{what} {_pct(y[day])} while {x_sym}'s was {_pct(x[day])}; the model on {x_sym} leaves "
-                          f"{_pct(residual[day])}, {abs(z[day]):.0f} robust sigmas of the pair's own history"))
+                          f"{_pct(residual[day])}, {abs(z[day]):.0f} robust sigmas of the pair's own history{under}"))
             if column != "Open":
                 returns_of[(y_sym, day)] = float(residual[day])
     sessions = frames[a].index.intersection(frames[b].index)

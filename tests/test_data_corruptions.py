@@ -268,3 +268,13 @@ def test_any_co_moving_etf_is_judged_against_its_partner(raw_csv):
     other.loc["2015-03-02", ["High", "Close", "Adj Close"]] *= 1.2
     flagged = {(f.symbol, str(f.date.date())) for f in data_flags(frames, {"SPY", "IWM", "TRK"})}
     assert flagged == {("TRK", "2015-03-02")}
+
+
+def test_a_print_in_a_volatile_market_is_dated_on_its_own_day():
+    """IWM +20% on 2008-10-20 (SPY +4.8% that day): against October 2008's wide residuals the print alone is under the
+    bound, its way back the next day is not; the flag is dated on the print, 2008-10-20, and says so."""
+    frames = {s: read_csv_bars(BUNDLED_DIR / f"{s}.csv", s) for s in ("SPY", "IWM")}
+    frames["IWM"].loc["2008-10-20", ["High", "Close", "Adj Close"]] *= 1.2
+    flags = data_flags(frames, {"SPY", "IWM"})
+    assert {(f.symbol, str(f.date.date())) for f in flags} == {("IWM", "2008-10-20")}
+    assert all("undone on 2008-10-21" in f.detail and "flagged by its way back" in f.detail for f in flags)
