@@ -153,18 +153,31 @@ class TargetWeights(PortfolioStrategy):
 
 def decide(strategy, known: Known) -> dict[str, float]:
     """``strategy.target_weights(known)`` checked as ``rebalance()`` checks weights (named errors, nothing scaled)."""
+    state = vars(strategy)
+    before = len(state)
     weights = strategy.target_weights(known)
+    if len(state) != before:  # dicts keep insertion order: the new attributes are the last ones
+        added = ", ".join(f"self.{name}" for name in list(state)[before:])
+        raise _at_rule(strategy, ValueError(
+            f"{type(strategy).__name__}.target_weights on {known.date.date()} set {added}: the rule must keep no state "
+            "between decisions (the fast engine calls it on a bare object holding only self.p); derive everything "
+            "from known, and record values with known.note()"))
     try:
         clean = check_weights(weights, FEED_NAMES, owner="")
         if clean.get("VIX"):
             raise ValueError(": VIX is a signal-only feed and cannot be held")
     except (KeyError, TypeError, ValueError) as exc:  # named with the strategy and the session
         owner = f"{type(strategy).__name__}.target_weights on {known.date.date()}"
-        refused = type(exc)(owner + str(exc.args[0]))
-        code = type(strategy).target_weights.__code__  # the rule has returned: point at it (engines.errors.where)
-        refused.location = (code.co_filename, code.co_firstlineno)
-        raise refused from None
+        raise _at_rule(strategy, type(exc)(owner + str(exc.args[0]))) from None
     return clean
+
+
+def _at_rule(strategy, error: Exception) -> Exception:
+    """``error`` pointing at the strategy's ``target_weights`` (its file and first line: ``engines.errors.where``
+    reads ``location``), for an error found after the rule has returned."""
+    code = type(strategy).target_weights.__code__
+    error.location = (code.co_filename, code.co_firstlineno)
+    return error
 
 
 def record(known: Known, weights: Mapping[str, float]) -> dict:

@@ -93,3 +93,21 @@ def test_target_weights_that_cannot_be_bought_are_refused_alike_on_both_engines(
     with pytest.raises(RunError, match=expected), pytest.MonkeyPatch.context() as patch:
         patch.setattr("engines.fast.resolve", lambda name: entry)
         simulate("lev", [{"cash_buffer": 0.001}], half_year, RunSettings())
+
+
+class Stateful(TargetWeights):
+    def target_weights(self, known):
+        self.previous = known.last_close("SPY")  # state kept between decisions: differs on the fast engine
+        return {"SPY": 1.0}
+
+
+def test_a_rule_that_keeps_state_is_refused_alike_on_both_engines(half_year):
+    from engines.fast import simulate
+
+    expected = r"Stateful\.target_weights on 2019-01-02 set self\.previous: the rule must keep no state"
+    entry = Entry("stateful", Stateful)
+    with pytest.raises(RunError, match=expected):
+        run_one(entry, half_year, RunSettings())
+    with pytest.raises(RunError, match=expected), pytest.MonkeyPatch.context() as patch:
+        patch.setattr("engines.fast.resolve", lambda name: entry)
+        simulate("stateful", [{"cash_buffer": 0.001}], half_year, RunSettings())
