@@ -12,7 +12,7 @@ from .winrate import MonthlyWinRate
 __all__ = ["EquityCurve", "Exposure", "FILL_COLUMNS", "Fills", "fills_frame", "MonthlyWinRate", "Performance", "SwitchCount", "add_standard_analyzers", "holding_label"]
 
 
-def add_standard_analyzers(cerebro, benchmark=None, riskfree: float = 0.0) -> None:
+def add_standard_analyzers(cerebro, benchmark=None, riskfree: "float | str" = "cash") -> None:
     """Add EquityCurve "equity", Performance "performance", MonthlyWinRate "winrate" (vs ``benchmark``, a feed
     name), SwitchCount "switches", Exposure "exposure" and Fills "fills" to ``cerebro``."""
     cerebro.addanalyzer(EquityCurve, _name="equity")

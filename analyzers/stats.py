@@ -74,7 +74,7 @@ def daily_riskfree(annual_rate: float, periods: int = TRADING_DAYS) -> float:
 
 def sample_std(returns: pd.DataFrame) -> np.ndarray:
     """Sample std (ddof=1) of each run's session returns (a DataFrame, one column per run); NaN with fewer than two
-    sessions. Computed once, it can be passed to ``volatility`` and ``sharpe`` as ``sd``."""
+    sessions. Computed once, it can be passed to ``volatility`` as ``sd``."""
     values = _columns(returns)
     return np.std(values, axis=0, ddof=1) if len(values) > 1 else np.full(values.shape[1], np.nan)
 
@@ -88,32 +88,84 @@ def volatility(returns: pd.Series, periods: int = TRADING_DAYS, *, sd: np.ndarra
     return _figure(100.0 * returns.std(ddof=1) * math.sqrt(periods)) if len(returns) > 1 else _figure(returns.sum() * float("nan"))
 
 
-def sharpe(returns: pd.Series, riskfree: float = 0.0, periods: int = TRADING_DAYS, *, sd: np.ndarray | None = None) -> float:
-    """mean(excess) / std(excess, ddof=1) x sqrt(periods), excess over the per-session risk-free rate. For a
-    DataFrame of runs, ``sd`` may give ``sample_std(returns)`` when already computed (used with riskfree 0 only)."""
+Riskfree = float | np.ndarray | pd.Series
+"""A risk-free rate: an annual rate (float, e.g. 0.02), or the risk-free return of each session (an array or Series
+as long as the returns it is subtracted from, e.g. ``close_returns`` of the cash sleeve's closes)."""
+
+
+def close_returns(closes: pd.Series | np.ndarray) -> np.ndarray:
+    """Session returns of a series of closes given on an equity curve's dates (starting value's date
+    first): close / previous close - 1, one fewer than the closes. A missing close (NaN, e.g. no bar on the
+    starting value's date) gives a 0 return for that session."""
+    values = np.asarray(closes, dtype=float)
+    out = values[1:] / values[:-1] - 1.0
+    return np.where(np.isfinite(out), out, 0.0)
+
+
+def _riskfree_per_session(riskfree, periods: int):
+    """The per-session risk-free return: a scalar for an annual rate, a float array for per-session returns."""
+    if np.ndim(riskfree) == 0:
+        return daily_riskfree(float(riskfree), periods)
+    return np.asarray(riskfree, dtype=float)
+
+
+def excess_returns(returns: pd.Series, riskfree: Riskfree = 0.0, periods: int = TRADING_DAYS):
+    """Session returns minus the risk-free return of the same session (see ``Riskfree``); for a DataFrame of runs, a
+    (sessions x runs) numpy array, every run minus the same risk-free series."""
+    rf = _riskfree_per_session(riskfree, periods)
     values = _columns(returns)
     if values is not None:
-        excess = values - daily_riskfree(riskfree, periods) if riskfree else values
-        if sd is None or riskfree:
-            sd = np.std(excess, axis=0, ddof=1) if len(excess) > 1 else np.zeros(excess.shape[1])
+        if np.ndim(rf):
+            return values - rf[:, None]
+        return values - rf if rf else values
+    return returns - rf
+
+
+def sharpe(returns: pd.Series, riskfree: Riskfree = 0.0, periods: int = TRADING_DAYS) -> float:
+    """mean(excess) / std(excess, ddof=1) x sqrt(periods), excess over the risk-free return of each session
+    (``excess_returns``). NaN with fewer than two sessions or no variation."""
+    excess = excess_returns(returns, riskfree, periods)
+    if isinstance(excess, np.ndarray):
+        sd = np.std(excess, axis=0, ddof=1) if len(excess) > 1 else np.zeros(excess.shape[1])
         return excess.mean(axis=0) / np.where(sd > 0, sd, np.nan) * math.sqrt(periods)
-    excess = returns - daily_riskfree(riskfree, periods)
     sd = excess.std(ddof=1)
     return float(excess.mean() / sd * math.sqrt(periods)) if len(excess) > 1 and sd > 0 else float("nan")
 
 
-def sortino(returns: pd.Series, riskfree: float = 0.0, periods: int = TRADING_DAYS) -> float:
-    """mean(excess) x periods / (downside deviation x sqrt(periods)); downside deviation = sqrt(mean(min(excess, 0)^2))."""
-    values = _columns(returns)
-    if values is not None:
-        excess = values - daily_riskfree(riskfree, periods) if riskfree else values
+def sortino(returns: pd.Series, riskfree: Riskfree = 0.0, periods: int = TRADING_DAYS) -> float:
+    """mean(excess) x periods / (downside deviation x sqrt(periods)); downside deviation = sqrt(mean(min(excess, 0)^2)),
+    excess as in ``sharpe``."""
+    excess = excess_returns(returns, riskfree, periods)
+    if isinstance(excess, np.ndarray):
         losses = np.minimum(excess, 0.0)
         losses *= losses  # squared in place
         downside = np.sqrt(np.mean(losses, axis=0)) if len(excess) else np.zeros(excess.shape[1])
         return excess.mean(axis=0) * periods / (np.where(downside > 0, downside, np.nan) * math.sqrt(periods))
-    excess = returns - daily_riskfree(riskfree, periods)
     downside = math.sqrt(float(np.mean(np.minimum(excess.to_numpy(), 0.0) ** 2))) if len(excess) else 0.0
     return float(excess.mean() * periods / (downside * math.sqrt(periods))) if downside > 0 else float("nan")
+
+
+def block_edges(sessions: int, blocks: int) -> np.ndarray:
+    """The first row of each of ``blocks`` consecutive blocks of ``sessions`` rows, as equal as whole rows allow
+    (the first ``sessions % blocks`` blocks one row longer, as ``np.array_split``): ``np.add.reduceat`` offsets."""
+    sizes = np.full(blocks, sessions // blocks)
+    sizes[:sessions % blocks] += 1
+    return np.concatenate([[0], np.cumsum(sizes)[:-1]])
+
+
+def block_moments(excess: np.ndarray, blocks: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per block of sessions (``block_edges``) and per run: the number of sessions, the sum and the sum of squares of
+    the excess returns (``excess``: sessions x runs, or one run as a 1-D array). Shapes (blocks,), (blocks, runs),
+    (blocks, runs). Enough for the mean, std and Sharpe of any union of blocks (CSCV) or of the whole run, without
+    keeping the returns."""
+    values = np.asarray(excess, dtype=float)
+    if values.ndim == 1:
+        values = values[:, None]
+    if len(values) < blocks:
+        raise ValueError(f"{len(values)} sessions cannot be cut into {blocks} blocks")
+    edges = block_edges(len(values), blocks)
+    counts = np.diff(np.append(edges, len(values)))
+    return counts, np.add.reduceat(values, edges, axis=0), np.add.reduceat(values * values, edges, axis=0)
 
 
 def drawdown(equity: pd.Series) -> pd.Series:

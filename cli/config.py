@@ -41,6 +41,7 @@ RUN_KEYS = {
     "plots": bool,
     "jobs": int,
     "benchmark": str,
+    "riskfree": str,
     "accept_bars": list,
     "modules": list,
 }

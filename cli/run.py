@@ -11,7 +11,7 @@ from dataclasses import asdict, fields
 from datetime import date
 from pathlib import Path
 
-from engines.engine import RunSettings, check_params, resolve, signal_feeds_for, warmup_for
+from engines.engine import RISKFREE_CHOICES, RunSettings, check_params, resolve, signal_feeds_for, warmup_for
 from engines.errors import located, traceback_text
 from engines.params import ConfigError, parse_param
 from feeds import FEED_NAMES, FeedSet, prepare_feeds
@@ -44,6 +44,10 @@ def common_parents() -> dict[str, argparse.ArgumentParser]:
     group.add_argument("--accept-bar", action="append", default=[], metavar="SYMBOL:DATE",
                        help="accept a bar the data checks flag, e.g. IWM:2019-05-31 (repeatable; listed in the output's notes)")
     group.add_argument("--benchmark", help=f"feed the monthly win rate is compared with (default: {_DEFAULTS.benchmark})")
+    group.add_argument("--risk-free", dest="riskfree", choices=RISKFREE_CHOICES,
+                       help="what Sharpe and Sortino are in excess of: cash = the cash sleeve's own daily return "
+                            "(T-bills: BIL, SGOV from 2020-06; 0 before BIL's first bar), zero = a 0%% rate as other tools "
+                            "use (default: cash)")
     group.add_argument("--jobs", type=int, help="processes to use (default: all cores; 1 = no pool)")
     group.add_argument("--debug", action="store_true",
                        help="on an error, print the full traceback too (default: one line naming the strategy and its file:line)")
@@ -98,7 +102,7 @@ def resolve_run(args: argparse.Namespace) -> tuple[RunSettings, dict]:
         raise ConfigError("--config '': the file name is empty")
     config = load_config(args.config) if getattr(args, "config", None) else {"run": {}, "strategies": [], "params": {}, "sweep": {}, "walkforward": {}}
     run = dict(config["run"])
-    for key in ("start", "end", "cash", "commission", "commission_per_share", "slippage", "source", "cache_dir", "benchmark", "jobs", "output"):
+    for key in ("start", "end", "cash", "commission", "commission_per_share", "slippage", "source", "cache_dir", "benchmark", "riskfree", "jobs", "output"):
         value = getattr(args, key, None)
         if value is not None:
             run[key] = value
@@ -127,6 +131,8 @@ def resolve_run(args: argparse.Namespace) -> tuple[RunSettings, dict]:
     modules += [load_module(spec) for spec in getattr(args, "module", [])]
     if modules:
         run["modules"] = list(dict.fromkeys(modules))  # config.toml records them: the run repeats from its folder
+    if settings.riskfree not in RISKFREE_CHOICES:
+        raise ConfigError(f"[run] riskfree / --risk-free must be one of {', '.join(RISKFREE_CHOICES)}, not {settings.riskfree!r}")
     config["run"] = {**asdict(settings), **{k: v for k, v in run.items() if k not in names}}
     if getattr(args, "strategies", None) is not None:
         config["strategies"] = [n.strip() for n in args.strategies.split(",") if n.strip()]

@@ -13,7 +13,9 @@ from engines.params import ConfigError, format_param
 from feeds.atomic import atomic_write_text
 from reports import sweep_plots
 from reports.html_report import sweep_report, write_report
-from reports.tables import format_table
+from reports.tables import ROTATION_CLAIMS, format_table
+from research import overfitting
+from research.guard import DEFAULT_TOP, GuardCollector, check_blocks, guard, guard_text, measured_sessions
 from research.results import ResultsWriter, summarize, write_csv
 from research.sweep import (
     DEFAULT_METRIC,
@@ -120,16 +122,39 @@ def add_subcommand(subparsers, parents: dict) -> None:
     parser.add_argument("--output", help=f"output folder (default: {DEFAULT_OUTPUT})")
     parser.add_argument("--verify", type=int, metavar="K",
                         help="with --engine fast: re-run the K best combinations on Backtrader and print both (default: 0)")
+    group = parser.add_argument_group("luck check (deflated Sharpe, PBO, SPA: see README 'How much of a best is luck')")
+    group.add_argument("--pbo-blocks", type=int, metavar="S",
+                       help=f"CSCV blocks for the probability of backtest overfitting, even (default: {overfitting.DEFAULT_BLOCKS})")
+    group.add_argument("--spa-top", type=int, metavar="K",
+                       help=f"SPA candidates: the K best trials by the metric (default: {DEFAULT_TOP})")
+    group.add_argument("--target", metavar="CAGR,MAXDD",
+                       help="does any combination reach a CAGR [%%] at least CAGR with a max drawdown [%%] no worse than "
+                            "MAXDD, e.g. 15.2,-16.8; 'card' = the rotation card's published 15.2%% and -16.8%%")
     add_limit_option(parser)
     add_executor_options(parser)
     parser.set_defaults(func=cmd_sweep, default_output=DEFAULT_OUTPUT)
+
+
+def parse_target(text: str | None) -> dict | None:
+    """--target "CAGR,MAXDD" or "card" as {"CAGR [%]": ..., "Max drawdown [%]": ...} (None when not given)."""
+    if text is None:
+        return None
+    if str(text).strip().lower() == "card":
+        return {column: float(value) for _, value, column in ROTATION_CLAIMS if column in ("CAGR [%]", "Max drawdown [%]")}
+    try:
+        cagr, drawdown = (float(v) for v in str(text).split(","))
+    except ValueError:
+        raise ConfigError(f"--target {text!r}: expected CAGR,MAXDD in percent, e.g. 15.2,-16.8, or 'card'") from None
+    if drawdown > 0:
+        raise ConfigError(f"--target {text!r}: the max drawdown is negative or 0, e.g. -16.8")
+    return {"CAGR [%]": cagr, "Max drawdown [%]": drawdown}
 
 
 def sweep_options(args, config: dict, section_name: str = "sweep") -> dict:
     """Sweep options from [sweep] (or ``section_name``) in the config, overridden by the command line."""
     section = dict(config.get("sweep", {}))
     known = {"strategy", "grid", "metric", "x", "y", "output", "executor", "scheduler", "engine", "verify", "max_combinations",
-             "chunk"}
+             "chunk", "pbo_blocks", "spa_top", "target"}
     unknown = sorted(set(section) - known)
     if unknown:
         raise ConfigError(f"config file {getattr(args, 'config', None)}: [{section_name}] unknown key(s) {', '.join(unknown)}; "
@@ -137,7 +162,8 @@ def sweep_options(args, config: dict, section_name: str = "sweep") -> dict:
     grid = grid_from_config(section.get("grid", {}))
     grid.update(parse_grid(getattr(args, "grid", [])))
     options = {k: section.get(k) for k in known - {"grid", "max_combinations"}}
-    for key in ("strategy", "metric", "x", "y", "output", "executor", "scheduler", "engine", "verify", "chunk"):
+    for key in ("strategy", "metric", "x", "y", "output", "executor", "scheduler", "engine", "verify", "chunk", "pbo_blocks",
+                "spa_top", "target"):
         if getattr(args, key, None) is not None:
             options[key] = getattr(args, key)
     options["engine"] = options["engine"] or "backtrader"
@@ -159,6 +185,12 @@ def sweep_options(args, config: dict, section_name: str = "sweep") -> dict:
     options["executor"] = options["executor"] or "local"
     options["output"] = output_folder(options["output"], origin(args, "output", section_name), getattr(args, "default_output", DEFAULT_OUTPUT))
     options["metric"] = metric_column(options["metric"], origin(args, "metric", section_name))
+    options["pbo_blocks"] = check_blocks(overfitting.DEFAULT_BLOCKS if options["pbo_blocks"] is None else options["pbo_blocks"])
+    top = DEFAULT_TOP if options["spa_top"] is None else options["spa_top"]
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise ConfigError(f"--spa-top must be a whole number >= 1, not {top!r}")
+    options["spa_top"] = top
+    options["target"] = parse_target(options["target"])
     return options
 
 
@@ -198,13 +230,17 @@ def cmd_sweep(args) -> int:
         check_history_of_all(resolve(name), cases, feeds)
         lap("data")
         engine, jobs = options["engine"], config["run"].get("jobs")
+        collected = GuardCollector(grid.size, options["pbo_blocks"], measured_sessions(feeds), metric)
         with ResultsWriter(output / RESULTS_FILE, grid) as writer, closing(sweep_chunks(
                 name, grid, feeds, settings, base_params=base, engine=engine, executor=options["executor"], jobs=jobs,
-                scheduler=options["scheduler"], chunk=options["chunk"])) as chunks:
+                scheduler=options["scheduler"], chunk=options["chunk"], blocks=options["pbo_blocks"])) as chunks:
             for chunk in chunks:
-                writer.add(chunk)
+                writer.add(collected.add(chunk))
         lap("engine")
         engine_seconds = timing["engine seconds"]
+        luck = guard(name, collected, grid, base, feeds, settings, top=options["spa_top"], target=options["target"])
+        del collected
+        lap("luck check")
         summary = summarize(output / RESULTS_FILE, grid, metric, x, y)
         lap("summaries")
         files = [RESULTS_FILE]
@@ -215,7 +251,7 @@ def cmd_sweep(args) -> int:
         top = summary.top.drop(columns=["combination"])
         meta = {"strategy": name, "engine": engine, "settings": settings.__dict__, "grid": grid.as_dict(),
                 "combinations": grid.size, "results": files, "timing": timing,
-                "data sources": feeds.sources, "data notes": list(feeds.notes)}
+                "data sources": feeds.sources, "data notes": list(feeds.notes), "luck check": luck}
         checked = None
         if options["verify"]:
             checked = verify(name, summary.top, grid, options["verify"], metric, feeds, settings,
@@ -226,6 +262,7 @@ def cmd_sweep(args) -> int:
         print(f"\nSweep of {name} on the {engine} engine: {grid.size:,} combinations in {engine_seconds:.1f} s, "
               f"top 10 by {metric}:")
         print(format_table(top.head(10), param_columns=keys, index=False))
+        print(f"\n{guard_text(luck)}\n  (luck check {timing['luck check seconds']:.1f} s)")
         if checked is not None:
             print(f"\nThe {len(checked)} best re-run on the Backtrader engine (fast | backtrader | difference):")
             print(verify_text(checked, keys))
@@ -237,7 +274,8 @@ def cmd_sweep(args) -> int:
         sweep_plots.save(sweep_plots.stability_figure(summary.spreads, metric, context=context, combinations=grid.size),
                          output / "stability.png")
         lap("pictures")
-        write_report(output, sweep_report(summary, name, settings, feeds, engine=engine, verified=checked, files=files))
+        write_report(output, sweep_report(summary, name, settings, feeds, engine=engine, verified=checked, files=files,
+                                                guard=luck))
         lap("report")
         # the time of each step of this command (the Python start and imports before it are not included)
         atomic_write_text(output / "sweep.json", json.dumps(meta, indent=2, default=str) + "\n")

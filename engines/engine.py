@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from feeds import FeedSet, build_cerebro, nyse_sessions
@@ -50,7 +51,8 @@ def strategy_error(entry: Entry, exc: BaseException) -> RunError:
 
 @dataclass(frozen=True)
 class RunSettings:
-    """What every run in a comparison shares: period, money, costs, data source and benchmark feed."""
+    """What every run in a comparison shares: period, money, costs, data source, benchmark feed and the risk-free
+    return Sharpe and Sortino are in excess of (``riskfree``: "cash", the cash sleeve's own daily return, or "zero")."""
 
     start: str = "2010-01-01"
     end: str = "2024-12-31"
@@ -60,6 +62,7 @@ class RunSettings:
     slippage: float = 0.0
     source: str = "bundled"
     benchmark: str = "SPY"
+    riskfree: str = "cash"
 
 
 @dataclass
@@ -201,6 +204,28 @@ def metrics_from_analyses(analyses: dict) -> dict:
     }
 
 
+RISKFREE_CHOICES = ("cash", "zero")
+
+
+def riskfree_rate(settings: RunSettings) -> str | float:
+    """``settings.riskfree`` as the Performance analyzer's ``riskfree`` param: "cash" or 0.0 (RunError otherwise)."""
+    if settings.riskfree not in RISKFREE_CHOICES:
+        raise RunError(f"risk-free rate must be one of {', '.join(RISKFREE_CHOICES)}, not {settings.riskfree!r}")
+    return "cash" if settings.riskfree == "cash" else 0.0
+
+
+def riskfree_returns(feeds: FeedSet, dates: pd.DatetimeIndex, settings: RunSettings):
+    """The risk-free return of each session after the first of ``dates`` (an equity curve's dates, starting value
+    first), as the engines compute Sharpe and Sortino with it: the cash sleeve's close-to-close return (0 where it has
+    no close, e.g. the starting value's date before the data) for "cash", 0.0 for "zero"."""
+    from analyzers import stats
+    from feeds import CASH_FEED
+
+    if riskfree_rate(settings) == 0.0 or CASH_FEED not in feeds.bars:
+        return np.zeros(max(len(dates) - 1, 0))
+    return stats.close_returns(feeds.bars[CASH_FEED]["close"].reindex(dates))
+
+
 def costs_of(settings: RunSettings) -> dict:
     """The broker settings of ``settings`` (cash and costs), as ``feeds.build_cerebro``/``make_broker`` take them."""
     return dict(cash=settings.cash, commission=settings.commission, commission_per_share=settings.commission_per_share,
@@ -219,7 +244,7 @@ def engine_cerebro(feeds: FeedSet, settings: RunSettings, *, for_plot: bool = Fa
     except ValueError as exc:
         raise RunError(f"settings: {exc}") from None
     if analyzers:
-        add_standard_analyzers(cerebro, benchmark=settings.benchmark)
+        add_standard_analyzers(cerebro, benchmark=settings.benchmark, riskfree=riskfree_rate(settings))
     if for_plot:
         from .btplot import add_plot_observers
 

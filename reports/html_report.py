@@ -11,15 +11,18 @@ import matplotlib.colors
 import numpy as np
 import pandas as pd
 
+from engines.params import format_param
+
 from .html import _section, _text, chart, format_cell, html_table, lazy, money_axis, page, section, write_report  # noqa: F401
 
 
 # -- the comparison -----------------------------------------------------------------------------------------------
 def compare_report(results, settings, feeds, claims: pd.DataFrame | None = None, caveat: str | None = None,
-                   *, allocation_of: str = "rotation") -> str:
+                   *, allocation_of: str = "rotation", intervals: tuple | None = None) -> str:
     """The comparison's report: tables, equity/allocation/ratio charts, the tear-sheet sections (``tearsheet``),
     each run's fills and decisions, data sources and notes. Every run is drawn alike, in its own colour
-    (``palette.run_colour``, as in the PNGs)."""
+    (``palette.run_colour``, as in the PNGs). ``intervals``: (the figures beside their intervals as a table, the
+    note saying how they were made, (main, benchmark, probability that main's Sharpe beats the benchmark's) or None)."""
     import plotly.graph_objects as go
 
     from .palette import holding_colour, run_colour
@@ -32,6 +35,12 @@ def compare_report(results, settings, feeds, claims: pd.DataFrame | None = None,
     table = comparison_table(results)
     sections = [section("Comparison", html_table(table, highlight=sorted(standout)),
                         '<p class="note">Highlighted: the main strategy and the benchmarks.</p>')]
+    if intervals is not None:
+        interval_table, note, beats = intervals
+        sentence = (f"<p>Probability that {_text(beats[0])}'s Sharpe beats {_text(beats[1])}'s: "
+                    f"<strong>{beats[2]:.2f}</strong> (share of the same resamples).</p>") if beats else ""
+        sections.append(section("How sure are these figures", html_table(interval_table), sentence,
+                                f'<p class="note">{_text(note)}.</p>'))
     if claims is not None:
         sections.append(section("Rotation: published claims vs measured", html_table(claims_display(claims)),
                                 f'<p class="note">{_text(caveat)}</p>' if caveat else ""))
@@ -136,8 +145,7 @@ def sweep_report(summary, strategy: str, settings, feeds, *, engine: str = "back
                          f'<p class="note">Every combination is in {links} (one row each, in grid order).</p>'
                          if links else "")]
     if guard:
-        facts = pd.DataFrame({"value": {k: v for k, v in guard.items()}}).rename_axis("overfitting guard")
-        sections.append(_section("How much of the best is luck", html_table(facts)))
+        sections.insert(0, luck_section(guard))
     if summary.cells is not None:
         x, y = summary.x, summary.y
         values, x_size = grouped(summary.cells, 1, HTML_CELLS[0])
@@ -186,6 +194,48 @@ def sweep_report(summary, strategy: str, settings, feeds, *, engine: str = "back
     sections.append(_data_section(feeds))
     return page(f"Sweep of {strategy}", f"{feeds.start.date()} .. {feeds.end.date()}, {summary.count:,} combinations, "
                 f"metric {_text(metric)}, {_text(engine)} engine, starting cash {settings.cash:,.0f}", sections)
+
+
+def luck_section(luck: dict) -> str:
+    """How much of the sweep's best is luck: the sentence, the figures and the out-of-sample rank distribution."""
+    import plotly.graph_objects as go
+
+    spa = luck["SPA"]
+    rows = [("Trials", f"{luck['trials']:,}"),
+            (f"Best by {luck['metric']}", ", ".join(f"{k}={format_param(v)}" for k, v in luck["best"].items())),
+            ("Sharpe of the best (annualised, excess)", _two(luck["best Sharpe"])),
+            ("Best Sharpe expected from luck alone", _two(luck["expected best Sharpe of luck"])),
+            ("Deflated Sharpe (probability the true Sharpe > 0)", _two(luck["deflated Sharpe"]))]
+    if luck.get("PBO") is not None:
+        rows.append((f"PBO (CSCV, {luck['PBO blocks']} blocks, {luck['PBO splits']:,} of {luck['PBO all splits']:,} splits)",
+                     _two(luck["PBO"])))
+        rows.append(("Median out-of-sample rank of the in-sample best (1 = best)", _two(luck["OOS rank of the IS best"]["median"])))
+    rows.append((f"SPA p-value vs {spa['benchmark']} ({spa['candidates']} candidates)", _two(spa["p-value"])))
+    target = luck.get("target")
+    if target:
+        closest = target["closest"]
+        figures = ("CAGR [%]", "Max drawdown [%]", "Sharpe")
+        rows.append((f"Trials reaching CAGR >= {target['CAGR at least [%]']}% and drawdown >= {target['max drawdown no worse than [%]']}%",
+                     f"{target['trials reaching it']:,}"))
+        rows.append(("Closest trial", ", ".join(f"{k}={format_param(v)}" for k, v in closest.items() if k not in figures)))
+        rows.append(("Closest trial: CAGR / max drawdown / deflated Sharpe",
+                     f"{_two(closest['CAGR [%]'])}% / {_two(closest['Max drawdown [%]'])}% / {_two(target['closest deflated Sharpe'])}"))
+    table = pd.DataFrame(rows, columns=["Figure", "Value"]).set_index("Figure")
+    parts = [f"<p><strong>{_text(luck['sentence'])}</strong></p>", html_table(table),
+             f'<p class="note">SPA: {_text(spa["note"])}. Definitions in the README, "How much of a best is luck".</p>']
+    if luck.get("PBO") is not None:
+        bins = luck["OOS rank of the IS best"]["histogram"]
+        fig = go.Figure(go.Bar(x=[f"{b['from']:.1f}-{b['to']:.1f}" for b in bins], y=[round(100 * b["share"], 2) for b in bins],
+                               marker_color=["#c0392b" if b["to"] <= 0.5 else "#2e86c1" for b in bins]))
+        fig.update_layout(xaxis=dict(title="relative rank out of sample (1 = best)", type="category"),
+                          yaxis=dict(title="share of splits [%]"))
+        parts.append(chart(fig, "pbo-ranks", 320, title="Out-of-sample rank of the in-sample best (red: at or below the median)",
+                           legend=False))
+    return section("How much of this best is luck", *parts)
+
+
+def _two(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 def walkforward_report(table: pd.DataFrame, stitched: pd.Series, benchmark: pd.Series, facts: dict, strategy: str,

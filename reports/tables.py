@@ -53,13 +53,21 @@ def comparison_table(results: Sequence[RunResult]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index", columns=list(COMPARISON_COLUMNS)).rename_axis("Run")
 
 
-def claims_table(rotation: RunResult, settings: RunSettings) -> pd.DataFrame:
-    """The published claims next to this run's figures, for the same period when the settings use it."""
+def claims_table(rotation: RunResult, settings: RunSettings, intervals: dict | None = None) -> pd.DataFrame:
+    """The published claims next to this run's figures, for the same period when the settings use it. With
+    ``intervals`` ({comparison column: (low, high)}, the run's 95% bootstrap intervals), two more columns: the
+    interval, and whether the published figure lies inside it ("yes"/"no"; "n/a" for figures without one)."""
     period = f"{settings.start}..{settings.end}"
     rows = []
     for label, claim, column in ROTATION_CLAIMS:
         value = rotation.metrics.get(column)
-        rows.append({"Figure": label, "Published (2010-2024)": claim, f"Measured ({period})": value})
+        row = {"Figure": label, "Published (2010-2024)": claim, f"Measured ({period})": value}
+        if intervals is not None:
+            low, high = intervals.get(column, (math.nan, math.nan))
+            known = not (math.isnan(low) or math.isnan(high))
+            row["95% interval"] = f"{format_cell(column, low)} .. {format_cell(column, high)}" if known else "n/a"
+            row["Published inside?"] = ("yes" if low <= float(claim) <= high else "no") if known else "n/a"
+        rows.append(row)
     return pd.DataFrame(rows).set_index("Figure")
 
 

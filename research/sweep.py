@@ -23,6 +23,7 @@ from engines.engine import (
     check_history_of_all,
     check_params,
     resolve,
+    riskfree_returns,
     run_item,
 )
 from engines.executors import Progress, iter_tasks, run_tasks, workers_for
@@ -231,16 +232,42 @@ def metrics_task(feeds: FeedSet, item: RunItem) -> dict:
     return run_item(feeds, item).metrics
 
 
+@dataclass(frozen=True)
+class MomentsItem:
+    """A Backtrader run of a sweep whose task also returns its excess returns' block moments (``blocks``)."""
+
+    item: RunItem
+    blocks: int
+
+    @property
+    def label(self) -> str:
+        return self.item.label
+
+
+def moments_task(feeds: FeedSet, moments_item: MomentsItem) -> tuple[dict, dict]:
+    """Executor task: a Backtrader run's metrics and, as one-row chunk extras, the block sums and sums of squares of
+    its daily returns in excess of ``engines.engine.riskfree_returns`` and those excess returns (float32)."""
+    from analyzers import stats
+
+    item = moments_item.item
+    result = run_item(feeds, item)
+    excess = stats.daily_returns(result.equity).to_numpy() - riskfree_returns(feeds, result.equity.index, item.settings)
+    _, sums, squares = stats.block_moments(excess, moments_item.blocks)
+    return result.metrics, {"block sums": sums.T, "block squares": squares.T, "excess returns": excess[None, :].astype(np.float32)}
+
+
 def sweep_chunks(name: str, grid: Grid, feeds: FeedSet, settings: RunSettings, *, base_params: dict | None = None,
                  engine: str = "backtrader", executor: str = "local", jobs: int | None = None,
                  scheduler: str | None = None, progress: bool = True, chunk: int | None = None,
-                 window: tuple[str | None, str | None] = (None, None)) -> Iterator[Chunk]:
+                 window: tuple[str | None, str | None] = (None, None), blocks: int = 0) -> Iterator[Chunk]:
     """The comparison columns of every combination of ``grid`` (checked by ``check_grid``; on top of the fixed
     ``base_params``) as ``Chunk``s in the order they finish, on the measured ``window`` of the feeds.
 
     "fast": tasks of at most ``chunk`` combinations (default ``engines.fast.CHUNK``) that each carry their slice of
     the grid; "backtrader": one run per combination, the first here and timed. Work is handed out in bounded
-    batches, so closing this generator (or any exception) stops every worker at once."""
+    batches, so closing this generator (or any exception) stops every worker at once. ``blocks`` > 0: each chunk's
+    ``extras`` also hold its runs' "block sums" and "block squares" (runs x blocks) of their excess returns, and on
+    Backtrader the "excess returns" themselves (float32), for ``research.guard``."""
     base = dict(base_params or {})
     start, end = window
     if engine == "fast":
@@ -249,7 +276,8 @@ def sweep_chunks(name: str, grid: Grid, feeds: FeedSet, settings: RunSettings, *
         if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1):
             raise ConfigError(f"--chunk must be a whole number >= 1, not {chunk!r}")
         parts = 1 if executor == "local" and jobs == 1 else workers_for(executor, jobs)
-        tasks = fast.grid_chunks(name, grid, base, settings, size=chunk or fast.CHUNK, parts=parts, start=start, end=end)
+        tasks = fast.grid_chunks(name, grid, base, settings, size=chunk or fast.CHUNK, parts=parts, start=start, end=end,
+                                 blocks=blocks)
         bar = Progress(grid.size, "combinations", enabled=progress)
         with closing(iter_tasks(fast.grid_chunk_task, tasks, feeds, executor=executor, jobs=jobs, scheduler=scheduler,
                                 progress=bar, size=lambda task: len(task.combos))) as done:
@@ -259,11 +287,16 @@ def sweep_chunks(name: str, grid: Grid, feeds: FeedSet, settings: RunSettings, *
     if engine != "backtrader":
         raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     items = (RunItem(name, params, settings, start, end) for params in GridSlice(grid, 0, grid.size, tuple(base.items())))
-    with closing(run_measured(metrics_task, items, grid.size, feeds, label=f"{name} on the backtrader engine",
-                              progress=progress, executor=executor, jobs=jobs, scheduler=scheduler,
-                              unit="combinations")) as done:
-        for position, metrics in done:
-            yield Chunk.of_rows(position, [metrics], COMPARISON_COLUMNS)
+    if blocks:
+        items = (MomentsItem(item, blocks) for item in items)
+    with closing(run_measured(moments_task if blocks else metrics_task, items, grid.size, feeds,
+                              label=f"{name} on the backtrader engine", progress=progress, executor=executor, jobs=jobs,
+                              scheduler=scheduler, unit="combinations")) as done:
+        for position, result in done:
+            metrics, extras = result if blocks else (result, {})
+            found = Chunk.of_rows(position, [metrics], COMPARISON_COLUMNS)
+            found.extras.update(extras)
+            yield found
 
 
 def evaluate(name: str, combos: list[dict], feeds: FeedSet, settings: RunSettings, *, engine: str = "backtrader",

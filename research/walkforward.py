@@ -102,8 +102,13 @@ def walkforward_runs(
     chunk: int | None = None,
 ) -> tuple[pd.DataFrame, pd.Series, list[RunResult]]:
     """Per-window table (periods, chosen params, in-sample and out-of-sample metric, then ``WINDOW_FIGURES`` in-sample
-    and out of sample), the stitched OOS equity and
+    and out of sample, the fall from one to the other, the grid's median out of sample and whether the chosen combination beat it),
+    the stitched OOS equity and
     the out-of-sample runs (named "STRATEGY OOS_START..OOS_END").
+
+    The grid's out-of-sample median: every combination is also run on each out-of-sample window on ``engine`` (in
+    the same batch as the in-sample search, so the search costs twice as many runs); the chosen combination is
+    compared with the median from that same evaluation.
 
     ``base_params`` are fixed parameters (from --param and the config) applied to every run, the grid on top.
     ``engine`` searches the in-sample windows ("fast": the fast engine, ``chunk`` combinations per task at most);
@@ -115,39 +120,54 @@ def walkforward_runs(
                       runs_per_combination=len(windows), jobs=jobs if executor == "local" else None)
     check_history_of_all(entry, list(history_cases(entry.name, grid, base)), feeds)  # the first window starts with the feeds
     periods = [(str(w.is_start.date()), str(w.is_end.date())) for w in windows]
+    oos_periods = [(str(w.oos_start.date()), str(w.oos_end.date())) for w in windows]
     if engine == "fast":  # streamed: per window only the best combination is kept, whatever the grid's size
         found = [best_in(sweep_chunks(entry.name, grid, feeds, settings, base_params=base, engine=engine,
                                       executor=executor, jobs=jobs, scheduler=scheduler, progress=progress,
                                       chunk=chunk, window=period), metric) for period in periods]
+        # the grid out of sample: one value of the metric per combination and window (8 bytes each)
+        oos_values = [metric_values(sweep_chunks(entry.name, grid, feeds, settings, base_params=base, engine=engine,
+                                                 executor=executor, jobs=jobs, scheduler=scheduler, progress=progress,
+                                                 chunk=chunk, window=period), grid.size, metric) for period in oos_periods]
     else:
         combos = grid.combos()
-        in_sample = evaluate(entry.name, [{**base, **combo} for combo in combos], feeds, settings, engine=engine,
-                             executor=executor, jobs=jobs, scheduler=scheduler, progress=progress, windows=periods)
+        evaluated = evaluate(entry.name, [{**base, **combo} for combo in combos], feeds, settings, engine=engine,
+                             executor=executor, jobs=jobs, scheduler=scheduler, progress=progress,
+                             windows=periods + oos_periods)
+        in_sample, oos_grid = evaluated[:len(windows)], evaluated[len(windows):]
         found = [best_in([Chunk.of_rows(0, rows, COMPARISON_COLUMNS)], metric) for rows in in_sample]
+        oos_values = [Chunk.of_rows(0, rows, COMPARISON_COLUMNS).columns[metric] for rows in oos_grid]
     bar = Progress(len(windows), "out-of-sample runs (backtrader)", enabled=progress)
     chosen, best_rows = [], []
     for i, result in enumerate(found):
         if result is None:
             raise ConfigError(f"walk-forward window {i + 1}: no combination has a value for {metric}")
         best_score, index, figures = result
-        chosen.append((grid.combo(index), best_score))
+        median = _median(oos_values[i])
+        own = float(oos_values[i][index])
+        beat = None if median is None or math.isnan(own) else bool(own > median)
+        chosen.append((grid.combo(index), best_score, median, beat))
         best_rows.append(figures)
     oos_items = [
         RunItem(entry.name, {**base, **params}, settings, str(w.oos_start.date()), str(w.oos_end.date()))
-        for w, (params, _) in zip(windows, chosen)
+        for w, (params, *_) in zip(windows, chosen)
     ]
     out = run_tasks(oos_task, oos_items, feeds, executor=executor, jobs=jobs, scheduler=scheduler, progress=bar)
     out = [replace(r, name=f"{entry.name} {w.oos_start.date()}..{w.oos_end.date()}") for r, w in zip(out, windows)]
     rows = []
     others = [f for f in WINDOW_FIGURES if f != metric]
-    for w, (params, score), metrics, best in zip(windows, chosen, (r.metrics for r in out), best_rows):
+    for w, (params, score, median, beat), metrics, best in zip(windows, chosen, (r.metrics for r in out), best_rows):
+        oos = metrics[metric]
         rows.append({
             "in-sample": f"{w.is_start.date()}..{w.is_end.date()}",
             "out-of-sample": f"{w.oos_start.date()}..{w.oos_end.date()}",
             **params,
             "chosen params": ", ".join(f"{k}={format_param(v)}" for k, v in params.items()) or "(defaults)",
             f"in-sample {metric}": score,
-            f"out-of-sample {metric}": metrics[metric],
+            f"out-of-sample {metric}": oos,
+            f"fall {metric}": None if oos is None else score - oos,
+            f"grid median out-of-sample {metric}": median,
+            "beat the grid median": "n/a" if beat is None else ("yes" if beat else "no"),
             **{f"{side} {f}": source.get(f) for f in others for side, source in (("in-sample", best), ("out-of-sample", metrics))},
         })
     stitched = stitch([r.equity for r in out], settings.cash)
@@ -180,13 +200,34 @@ def summary(table: pd.DataFrame, stitched: pd.Series, metric: str) -> dict:
     annual = stats.annualisable(stitched.index[0], stitched.index[-1])
     cagr = stats.cagr(stitched) if annual else float("nan")  # n/a when the stitched period is shorter than a year
     drawdown, _ = stats.max_drawdown(stitched)
+    beats = table["beat the grid median"] if "beat the grid median" in table.columns else pd.Series([], dtype=object)
+    known = beats[beats != "n/a"]
     return {
         f"mean in-sample best {metric}": float(table[f"in-sample {metric}"].mean()),
         f"mean out-of-sample {metric}": float(table[f"out-of-sample {metric}"].mean()),
+        f"fall in-sample to out-of-sample {metric} (mean over windows)":
+            float(table[f"in-sample {metric}"].mean() - table[f"out-of-sample {metric}"].astype(float).mean()),
+        "share of windows where the choice beat the grid's out-of-sample median [%]":
+            float(100.0 * (known == "yes").mean()) if len(known) else float("nan"),
         "stitched out-of-sample CAGR [%]": float(cagr),
         "stitched out-of-sample max drawdown [%]": float(drawdown),
         "stitched out-of-sample final value [$]": float(stitched.iloc[-1]),
     }
+
+
+def _median(values: np.ndarray) -> float | None:
+    """The median of the values that are numbers (None when none is)."""
+    values = np.asarray(values, dtype=float)
+    finite = values[~np.isnan(values)]
+    return float(np.median(finite)) if len(finite) else None
+
+
+def metric_values(chunks, size: int, metric: str) -> np.ndarray:
+    """``metric`` of every combination of a grid of ``size``, in grid order, from its streamed ``chunks``."""
+    values = np.full(size, np.nan)
+    for chunk in chunks:
+        values[chunk.first:chunk.first + chunk.rows] = chunk.columns[metric]
+    return values
 
 
 def buy_and_hold(feeds: FeedSet, symbol: str, index: pd.DatetimeIndex, start_value: float) -> pd.Series:

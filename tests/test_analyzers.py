@@ -39,15 +39,26 @@ def test_equity_curve_equals_independent(spy_run, independent_spy):
     np.testing.assert_allclose(got.to_numpy(), independent_spy.to_numpy(), rtol=1e-9)
 
 
-def test_performance_equals_independent(spy_run, independent_spy):
+@pytest.fixture(scope="module")
+def independent_cash(raw_csv):
+    """The cash sleeve's session returns 2010-01-04..2024-12-31 from the raw CSVs: BIL's adjusted close up to and
+    including SGOV's first day 2020-06-01, SGOV's after it."""
+    bil = raw_csv("BIL")["Adj Close"].loc["2009-12-31":"2020-06-01"].pct_change().dropna()
+    sgov = raw_csv("SGOV")["Adj Close"].loc["2020-06-01":"2024-12-31"].pct_change().dropna()
+    return pd.concat([bil, sgov])
+
+
+def test_performance_equals_independent(spy_run, independent_spy, independent_cash):
     eq = independent_spy
     days = eq.pct_change().dropna()
+    assert list(independent_cash.index) == list(days.index)
+    excess = days - independent_cash
     years = (eq.index[-1] - eq.index[0]).days / 365.25
     cagr = 100 * ((eq.iloc[-1] / eq.iloc[0]) ** (1 / years) - 1)
     vol = 100 * days.std() * np.sqrt(252)
-    sharpe = days.mean() / days.std() * np.sqrt(252)
-    downside = np.sqrt(np.mean(np.minimum(days, 0) ** 2))
-    sortino = days.mean() * 252 / (downside * np.sqrt(252))
+    sharpe = excess.mean() / excess.std() * np.sqrt(252)
+    downside = np.sqrt(np.mean(np.minimum(excess, 0) ** 2))
+    sortino = excess.mean() * 252 / (downside * np.sqrt(252))
     peak = eq.cummax()
     maxdd = 100 * (eq / peak - 1).min()
     got = spy_run.analyzers.getbyname("performance").get_analysis()
@@ -57,6 +68,20 @@ def test_performance_equals_independent(spy_run, independent_spy):
         assert got[key] == pytest.approx(value, rel=1e-9), key
     assert got["Max drawdown date"] == pd.Timestamp("2020-03-23")
     assert got["CAGR [%]"] == pytest.approx(13.70, abs=0.01)
+    assert got["Risk-free"] == "cash sleeve's own daily return (SGOV)"
+    # over a zero rate the Sharpe is higher by mean(cash) / std(excess) x sqrt(252): T-bills paid ~1% a year
+    assert sharpe < days.mean() / days.std() * np.sqrt(252) - 0.03
+
+
+def test_performance_zero_riskfree_option(feedset, independent_spy):
+    entry, _, cerebro = build_run("buy-hold-spy", feedset, RunSettings(benchmark="IWM"))
+    for analyzer in cerebro.analyzers:  # (class, args, kwargs) as added by add_standard_analyzers
+        if analyzer[0] is analyzers.Performance:
+            analyzer[2]["riskfree"] = 0.0
+    got = execute(entry, cerebro).analyzers.getbyname("performance").get_analysis()
+    days = independent_spy.pct_change().dropna()
+    assert got["Risk-free"] == "zero"
+    assert got["Sharpe"] == pytest.approx(days.mean() / days.std() * np.sqrt(252), rel=1e-9)
 
 
 def test_sharpe_with_riskfree_rate():

@@ -23,10 +23,11 @@ from strategies.ratio import RatioMeanReversion, RollingRatioMeanReversion
 from strategies.rotation import RelativeStrengthRotation
 from strategies.weights import TargetWeights
 
-from ..engine import COMPARISON_COLUMNS, RunError, RunSettings, check_params, merged_params, resolve, strategy_error
+from ..engine import (COMPARISON_COLUMNS, RunError, RunSettings, check_params, merged_params, resolve, riskfree_rate,
+                      strategy_error)
 from ..grid import Chunk, Grid, GridSlice
 from . import ratio, rotation, weights
-from .book import TRADED, Book, Market
+from .book import SLEEVE, TRADED, Book, Market
 
 ENGINES = ("backtrader", "fast")
 KINDS = {RelativeStrengthRotation: "rotation", RatioMeanReversion: "levels", RollingRatioMeanReversion: "zscore"}
@@ -100,11 +101,24 @@ class FastRun:
     extras: dict[str, np.ndarray] | None = None  # per-run arrays (first axis: the run) sent along with a sweep's chunk
 
 
+def market_riskfree(market: Market, settings: RunSettings) -> np.ndarray:
+    """The risk-free return of each measured session (``engine.riskfree_returns`` from the market's arrays): the cash
+    sleeve's close-to-close return, the first from the close before the first measured session (0 without one), or
+    zeros for ``settings.riskfree`` "zero"."""
+    first = market.first
+    if riskfree_rate(settings) == 0.0:
+        return np.zeros(market.sessions - first)
+    closes = market.close[max(first - 1, 0):, SLEEVE]
+    return stats.close_returns(closes if first > 0 else np.r_[np.nan, closes])
+
+
 def simulate(name: str, combos: list[dict], feeds: FeedSet | Market, settings: RunSettings, *, record: bool = False,
-             rows: bool = True) -> FastRun:
+             rows: bool = True, blocks: int = 0, curves: bool = False) -> FastRun:
     """Run ``combos`` (already full, see ``full_params``) of strategy ``name`` in one array pass. ``columns``: the
     comparison columns as arrays (``figure_table``); ``metrics`` the same as one dict per run (None when ``rows`` is
-    False)."""
+    False). Sharpe and Sortino are in excess of ``market_riskfree``. ``blocks`` > 0 adds ``extras`` "block sums" and
+    "block squares" (runs x blocks): ``stats.block_moments`` of each run's excess returns. ``curves`` keeps the
+    equity curves without recording fills and decisions (``record`` keeps all)."""
     entry = resolve(name)
     kind = kind_of(entry.cls)
     reuse_freed_memory()
@@ -124,16 +138,22 @@ def simulate(name: str, combos: list[dict], feeds: FeedSet | Market, settings: R
     # one column per run; pandas keeps the (runs x sessions) C-ordered block as it is, so the column-wise
     # arithmetic of analyzers.stats runs on contiguous memory without a transposing copy
     equity = pd.DataFrame(out["values"].T, index=index, copy=False)
-    columns = figure_table(equity, out["book"], out["invested"], out["switches"], out["scheduled"])
+    moments = [] if blocks else None
+    columns = figure_table(equity, out["book"], out["invested"], out["switches"], out["scheduled"],
+                           market_riskfree(market, settings), blocks=blocks, moments=moments)
+    extras = {"block sums": np.concatenate([m[1] for m in moments], axis=1).T,
+              "block squares": np.concatenate([m[2] for m in moments], axis=1).T} if moments else None
     metrics = table_rows(columns) if rows or record else None
     if not record:
-        return FastRun(metrics, columns=columns)
-    return FastRun(metrics, equity, fills_frames(out["book"], market, len(combos)), out["log"], out["decisions"], columns)
+        return FastRun(metrics, equity if curves else None, columns=columns, extras=extras)
+    return FastRun(metrics, equity, fills_frames(out["book"], market, len(combos)), out["log"], out["decisions"], columns,
+                   extras)
 
 
-def figures(equity: pd.DataFrame, book: Book, invested: np.ndarray, switches: np.ndarray, scheduled: np.ndarray) -> list[dict]:
+def figures(equity: pd.DataFrame, book: Book, invested: np.ndarray, switches: np.ndarray, scheduled: np.ndarray,
+            riskfree: stats.Riskfree = 0.0) -> list[dict]:
     """The comparison columns for every run as one dict per run (``figure_table``)."""
-    return table_rows(figure_table(equity, book, invested, switches, scheduled))
+    return table_rows(figure_table(equity, book, invested, switches, scheduled, riskfree))
 
 
 def table_rows(table: dict[str, np.ndarray]) -> list[dict]:
@@ -145,16 +165,19 @@ def table_rows(table: dict[str, np.ndarray]) -> list[dict]:
 
 
 def figure_table(equity: pd.DataFrame, book: Book, invested: np.ndarray, switches: np.ndarray,
-                 scheduled: np.ndarray) -> dict[str, np.ndarray]:
+                 scheduled: np.ndarray, riskfree: stats.Riskfree = 0.0, *, blocks: int = 0,
+                 moments: list | None = None) -> dict[str, np.ndarray]:
     """The comparison columns (``COMPARISON_COLUMNS``, in order) for every run, one array each, from
     ``analyzers.stats`` on the equity curves (one column per run), ``FIGURE_BLOCK`` runs at a time
-    (``figure_columns``). NaN where a figure has no value."""
+    (``figure_columns``). NaN where a figure has no value. Sharpe and Sortino in excess of ``riskfree``; with
+    ``blocks``, each pass's ``stats.block_moments`` of the excess returns is appended to ``moments``."""
     n = equity.shape[1]
     if not n:
         return {k: np.empty(0, dtype=np.int64 if k == "Rebalances" else float) for k in COMPARISON_COLUMNS}
     years = stats.annual_years(equity.index[0], equity.index[-1])
-    blocks = [figure_columns(equity.iloc[:, lo:lo + FIGURE_BLOCK], years) for lo in range(0, n, FIGURE_BLOCK)]
-    table = {key: np.concatenate([block[key] for block in blocks]) for key in blocks[0]}
+    parts = [figure_columns(equity.iloc[:, lo:lo + FIGURE_BLOCK], years, riskfree, blocks=blocks, moments=moments)
+             for lo in range(0, n, FIGURE_BLOCK)]
+    table = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
     sessions = len(equity) - 1
     table.update({
         "Switches per year": switches / years if years else np.full(n, np.nan),
@@ -168,7 +191,8 @@ def figure_table(equity: pd.DataFrame, book: Book, invested: np.ndarray, switche
     return {k: np.asarray(table[k], dtype=np.int64 if k == "Rebalances" else float) for k in COMPARISON_COLUMNS}
 
 
-def figure_columns(equity: pd.DataFrame, years: float) -> dict[str, np.ndarray]:
+def figure_columns(equity: pd.DataFrame, years: float, riskfree: stats.Riskfree = 0.0, *, blocks: int = 0,
+                   moments: list | None = None) -> dict[str, np.ndarray]:
     """The figures read from the equity curves of some runs (one column each), and each run's mean value. Column by
     column as in one pass over all runs (every statistic is a per-column reduction), with temporaries the size of
     this block: small enough to stay in cache and be reused from one block to the next (fresh memory is slow)."""
@@ -176,12 +200,14 @@ def figure_columns(equity: pd.DataFrame, years: float) -> dict[str, np.ndarray]:
     cagr = stats.cagr(equity)
     max_dd, _ = stats.max_drawdown(equity)
     months = stats.monthly_returns(equity)
-    sd = stats.sample_std(returns)  # once for volatility and Sharpe
+    excess = pd.DataFrame(stats.excess_returns(returns, riskfree), copy=False)  # once for Sharpe, Sortino, moments
+    if blocks:
+        moments.append(stats.block_moments(excess.to_numpy(), blocks))
     return {
         "CAGR [%]": cagr,
-        "Volatility [%]": stats.volatility(returns, sd=sd),
-        "Sharpe": stats.sharpe(returns, sd=sd),
-        "Sortino": stats.sortino(returns),
+        "Volatility [%]": stats.volatility(returns),
+        "Sharpe": stats.sharpe(excess),
+        "Sortino": stats.sortino(excess),
         "Max drawdown [%]": max_dd,
         "Calmar": stats.calmar(cagr, max_dd),
         "Monthly win rate [%]": 100.0 * (months > 0).sum().to_numpy() / len(months),
@@ -208,6 +234,7 @@ class FastChunk:
     settings: RunSettings
     start: str | None = None
     end: str | None = None
+    blocks: int = 0  # > 0: the chunk also sends its runs' block moments (``simulate``'s ``extras``)
 
     @property
     def label(self) -> str:
@@ -233,16 +260,17 @@ def chunks(name: str, combos: list[dict], settings: RunSettings, *, size: int = 
 
 
 def grid_chunks(name: str, grid: Grid, base: dict, settings: RunSettings, *, size: int = CHUNK, parts: int = 1,
-                start: str | None = None, end: str | None = None) -> list[FastChunk]:
+                start: str | None = None, end: str | None = None, blocks: int = 0) -> list[FastChunk]:
     """The combinations of ``grid`` (on top of the fixed parameters ``base``; validated by the caller) as tasks of
     at most ``size`` consecutive combinations, equal and a multiple of ``parts`` of them when there are enough (so
-    every worker gets the same share). Each task carries its ``GridSlice``, not the combinations themselves."""
+    every worker gets the same share). Each task carries its ``GridSlice``, not the combinations themselves;
+    ``blocks`` as in ``FastChunk``."""
     check_supported(name)
     fixed = tuple(base.items())
     total, parts = grid.size, max(parts, 1)
     rounds = -(-total // (parts * size))  # tasks per worker
     step = max(1, -(-total // (parts * rounds)))
-    return [FastChunk(name, GridSlice(grid, lo, min(lo + step, total), fixed), settings, start, end)
+    return [FastChunk(name, GridSlice(grid, lo, min(lo + step, total), fixed), settings, start, end, blocks)
             for lo in range(0, total, step)]
 
 
@@ -251,7 +279,7 @@ def grid_chunk_task(feeds: FeedSet, item: FastChunk) -> Chunk:
     when it has one). The full parameter sets are made here, in the worker."""
     window = feeds.window(item.start, item.end) if item.start else feeds
     combos = full_params(item.name, list(item.combos), validate=False)
-    run = simulate(item.name, combos, window, item.settings, rows=False)
+    run = simulate(item.name, combos, window, item.settings, rows=False, blocks=item.blocks)
     return Chunk(item.combos.lo, run.columns, run.extras or {})
 
 

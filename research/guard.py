@@ -1,0 +1,274 @@
+"""The overfitting guard of a sweep: how much of its best is luck (``research.overfitting`` on the sweep's trials).
+
+A sweep asked for block moments (``sweep_chunks(blocks=...)``) streams, with each chunk, its trials' per-block
+moments of their excess daily returns (32 numbers a trial at 16 blocks, from the engines: never the trials'
+daily-returns matrix); a ``GuardCollector`` keeps them as the chunks go by (``guarded_sweep`` does it in memory).
+``guard`` then reads:
+
+- the deflated Sharpe of the best (by the sweep's metric): the trials' Sharpe ratios (their variance) from the block
+  moments; the best's skew, kurtosis and length from its own daily returns;
+- PBO by CSCV over every trial, from the block moments (``overfitting.pbo``);
+- Hansen's SPA p-value of the best ``top`` trials by the sweep's metric (the best among them) against buy and hold of
+  the benchmark feed (``RunSettings.benchmark``, SPY by default). Only these candidates' daily returns are kept:
+  the fast engine re-runs them, a Backtrader sweep keeps each run's returns (float32) while it runs. The other
+  trials rank below them on the metric; Hansen's consistent p-value recentres poorly performing models away, so
+  they would move it little, but a subset chosen after seeing the data can only make the p-value smaller: it is a
+  lower bound of the full-grid test's, and the output says so.
+"""
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analyzers import stats
+from engines.engine import (
+    COMPARISON_COLUMNS,
+    RunSettings,
+    check_history_of_all,
+    resolve,
+    riskfree_returns,
+)
+from engines.grid import Chunk, Grid
+from engines.params import ConfigError
+from feeds import FeedSet
+
+from . import overfitting as of
+from .sweep import check_grid, default_limit, history_cases, sweep_chunks
+
+DEFAULT_TOP = 20  # SPA candidates: the best trials by the sweep's metric
+
+
+GUARD_EXTRAS = ("block sums", "block squares", "excess returns")  # what ``sweep_chunks(blocks=...)`` adds for the check
+KEPT_FIGURES = ("CAGR [%]", "Max drawdown [%]", "Sharpe")  # read by ``reach`` and shown for the closest trial
+
+
+def check_blocks(blocks) -> int:
+    """The CSCV block count: an even whole number >= 2 (ConfigError otherwise)."""
+    if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 2 or blocks % 2:
+        raise ConfigError(f"--pbo-blocks must be an even whole number >= 2, not {blocks!r}")
+    return blocks
+
+
+def measured_sessions(feeds: FeedSet) -> int:
+    """Sessions from the first to the last measured one (the length of every run's daily returns)."""
+    return int(((feeds.sessions >= feeds.start) & (feeds.sessions <= feeds.end)).sum())
+
+
+class GuardCollector:
+    """What the check keeps of a sweep as its chunks stream by (``add``): per trial the block sums and sums of squares
+    of its excess returns (2 x blocks floats), the metric and ``KEPT_FIGURES``; on Backtrader each run's excess
+    returns (float32). ``add`` gives the chunk back without these extras, for the results file."""
+
+    def __init__(self, size: int, blocks: int, sessions: int, metric: str) -> None:
+        if sessions < 2 * blocks:
+            raise ConfigError(f"--pbo-blocks {blocks}: the period has {sessions} sessions, fewer than 2 per block")
+        edges = stats.block_edges(sessions, blocks)
+        self.counts = np.diff(np.append(edges, sessions))
+        self.sums = np.zeros((blocks, size))
+        self.squares = np.zeros((blocks, size))
+        self.metric = metric
+        self.figures = {k: np.full(size, np.nan) for k in dict.fromkeys([metric, *KEPT_FIGURES])}
+        self.returns: dict[int, np.ndarray] = {}
+        self.size = size
+
+    def add(self, chunk: Chunk) -> Chunk:
+        lo, hi = chunk.first, chunk.first + chunk.rows
+        self.sums[:, lo:hi] = chunk.extras["block sums"].T
+        self.squares[:, lo:hi] = chunk.extras["block squares"].T
+        for key, values in self.figures.items():
+            values[lo:hi] = chunk.columns[key]
+        for j, row in enumerate(chunk.extras.get("excess returns", ())):
+            self.returns[lo + j] = row
+        return Chunk(chunk.first, chunk.columns, {k: v for k, v in chunk.extras.items() if k not in GUARD_EXTRAS})
+
+    @property
+    def moments(self) -> of.BlockMoments:
+        return of.BlockMoments(self.counts, self.sums, self.squares)
+
+
+@dataclass
+class GuardedSweep:
+    """An in-memory sweep with its check's inputs: ``table`` (as ``run_sweep``), ``collected`` (``GuardCollector``),
+    the ``grid`` and the fixed ``base`` parameters."""
+
+    table: pd.DataFrame
+    collected: GuardCollector
+    grid: Grid
+    base: dict
+
+    @property
+    def moments(self) -> of.BlockMoments:
+        return self.collected.moments
+
+
+def guarded_sweep(name: str, grid: dict[str, list] | Grid, feeds: FeedSet, settings: RunSettings, *,
+                  blocks: int = of.DEFAULT_BLOCKS, metric: str = "CAGR [%]", executor: str = "local",
+                  jobs: int | None = None, scheduler: str | None = None, base_params: dict | None = None,
+                  progress: bool = True, engine: str = "backtrader", max_combinations: int | None = None,
+                  chunk: int | None = None) -> GuardedSweep:
+    """``run_sweep`` (the same table) whose chunks also feed a ``GuardCollector``."""
+    entry = resolve(name)
+    check_blocks(blocks)
+    grid = check_grid(entry.name, grid, base_params, max_combinations=max_combinations or default_limit(engine))
+    check_history_of_all(entry, list(history_cases(entry.name, grid, base_params)), feeds)
+    collected = GuardCollector(grid.size, blocks, measured_sessions(feeds), metric)
+    chunks = sorted((collected.add(c) for c in sweep_chunks(
+        entry.name, grid, feeds, settings, base_params=base_params, engine=engine, executor=executor, jobs=jobs,
+        scheduler=scheduler, progress=progress, chunk=chunk, blocks=blocks)), key=lambda c: c.first)
+    figures = pd.DataFrame({c: np.concatenate([part.columns[c] for part in chunks]) for c in COMPARISON_COLUMNS})
+    params = pd.DataFrame(grid.combos(), columns=list(grid.keys))
+    return GuardedSweep(pd.concat([params, figures], axis=1), collected, grid, dict(base_params or {}))
+
+
+def ranked(values: np.ndarray) -> np.ndarray:
+    """Positions from best to worst value (higher is better, as the sweep's ranked table; NaN last, ties in grid
+    order)."""
+    values = np.asarray(values, dtype=float)
+    keyed = np.where(np.isnan(values), -np.inf, values)
+    return np.lexsort((np.arange(len(values)), -keyed))
+
+
+def candidate_returns(name: str, collected: GuardCollector, grid: Grid, base: dict, rows: np.ndarray, feeds: FeedSet,
+                      settings: RunSettings) -> np.ndarray:
+    """Excess daily returns (sessions x len(rows)) of the trials at ``rows``: kept by a Backtrader sweep, re-run on
+    the fast engine (one small array pass) otherwise."""
+    if collected.returns:
+        return np.column_stack([collected.returns[int(i)] for i in rows]).astype(float)
+    from engines import fast
+
+    combos = fast.full_params(name, [{**base, **grid.combo(int(i))} for i in rows], validate=False)
+    market = fast.Market.from_feeds(feeds)
+    run = fast.simulate(name, combos, market, settings, curves=True, rows=False)
+    return stats.daily_returns(run.equity).to_numpy() - fast.market_riskfree(market, settings)[:, None]
+
+
+def benchmark_returns(feeds: FeedSet, settings: RunSettings) -> tuple[str, np.ndarray]:
+    """The label and excess daily returns of buy and hold of the benchmark feed (``RunSettings.benchmark``): its
+    total return (adjusted close to adjusted close, from the close before the first measured session), without
+    costs or share rounding, in excess of the risk-free return of each session."""
+    symbol = settings.benchmark
+    if symbol not in feeds.bars or symbol in feeds.signal_only:
+        traded = [n for n in feeds.bars if n not in feeds.signal_only]
+        raise ConfigError(f"--benchmark {symbol}: not a traded feed of this data; choose one of {', '.join(traded)}")
+    sessions = feeds.sessions
+    first = int(sessions.searchsorted(feeds.start))
+    last = int(sessions.searchsorted(feeds.end, side="right"))
+    dates = sessions[max(first - 1, 0):last]
+    if first == 0:
+        dates = dates.insert(0, sessions[0] - pd.Timedelta(days=1))
+    total = stats.close_returns(feeds.bars[symbol]["close"].reindex(dates))
+    return f"buy and hold {symbol} (total return)", total - riskfree_returns(feeds, dates, settings)
+
+
+def guard(name: str, collected: GuardCollector, grid: Grid, base: dict, feeds: FeedSet, settings: RunSettings, *,
+          top: int = DEFAULT_TOP, seed: int = of.SEED, reps: int = of.SPA_REPS, target: dict | None = None) -> dict:
+    """The check's figures for a sweep (JSON-ready): trials, the best (by ``collected.metric``) and its deflated
+    Sharpe, PBO with the distribution of the in-sample best's out-of-sample rank, the SPA p-value against the
+    benchmark, the sentence, and with ``target`` whether any trial reaches it (``reach``). Deterministic: every
+    bootstrap is seeded with ``seed``."""
+    metric, moments = collected.metric, collected.moments
+    trials = collected.size
+    order = ranked(collected.figures[metric])
+    best = int(order[0])
+    candidates = order[:max(1, min(top, trials))]
+    excess = candidate_returns(name, collected, grid, base, candidates, feeds, settings)
+    sessions = excess.shape[0]
+    sharpes = moments.sharpe()  # per session, every trial
+    finite = sharpes[np.isfinite(sharpes)]
+    variance = float(np.var(finite, ddof=1)) if len(finite) > 1 else 0.0
+    skew, kurtosis = of.shape_of(excess[:, 0])
+    deflated = of.deflated_sharpe(float(sharpes[best]), trials, variance, sessions, skew, kurtosis)
+    root = math.sqrt(stats.TRADING_DAYS)
+    out = {
+        "trials": trials,
+        "metric": metric,
+        "best": grid.combo(best),
+        "best Sharpe": _num(sharpes[best] * root),
+        "deflated Sharpe": _num(deflated),
+        "expected best Sharpe of luck": _num(of.expected_max_sharpe(trials, variance) * root),
+        "Sharpe std across trials": _num(math.sqrt(variance) * root),
+        "best skew": _num(skew),
+        "best kurtosis": _num(kurtosis),
+        "sessions": sessions,
+    }
+    label, bench = benchmark_returns(feeds, settings)
+    if len(bench) != sessions:
+        raise ConfigError(f"the benchmark {label} has {len(bench)} sessions, the sweep's runs {sessions}")
+    with ThreadPoolExecutor(1) as pool:  # SPA's bootstrap (mostly Python) next to PBO's array arithmetic: two cores
+        spa_done = pool.submit(of.spa_pvalue, bench, excess, reps=reps, seed=seed)
+        result = of.pbo(moments, seed=seed) if trials >= 2 else None
+        pvalues = spa_done.result()
+    if result is not None:
+        out["PBO"] = _num(result.pbo)
+        out["PBO blocks"] = result.blocks
+        out["PBO splits"] = result.splits
+        out["PBO all splits"] = result.all_splits
+        out["OOS rank of the IS best"] = {"median": _num(float(np.median(result.ranks))), "histogram": result.rank_histogram()}
+    else:
+        out["PBO"] = None
+    out["SPA"] = {"benchmark": label, "p-value": pvalues["consistent"], "p-values": pvalues, "candidates": len(candidates),
+                  "note": f"the {len(candidates)} best trials by {metric} (of {trials:,}) against {label}; chosen after "
+                          "seeing the data, so the p-value is a lower bound of the whole grid's"}
+    out["sentence"] = of.verdict(trials, deflated, out["PBO"], pvalues["consistent"])
+    if target:
+        def deflated_of(row: int) -> float:
+            returns = candidate_returns(name, collected, grid, base, np.array([row]), feeds, settings)[:, 0]
+            return of.deflated_sharpe(float(sharpes[row]), trials, variance, sessions, *of.shape_of(returns))
+
+        out["target"] = reach(collected.figures, target, params_of=grid.combo, deflated_of=deflated_of)
+    return out
+
+
+def reach(figures: dict[str, np.ndarray], target: dict, *, params_of=None, deflated_of=None) -> dict:
+    """Does any trial reach ``target`` ({"CAGR [%]": 15.2, "Max drawdown [%]": -16.8}: a CAGR at least, a drawdown
+    no worse than)? ``figures``: per figure, one value per trial. The number of trials that do, and the closest: the
+    trial with the smallest shortfall, the sum of how far each figure falls short in percentage points (0 when it
+    reaches both), its parameters (``params_of(row)``), figures and deflated Sharpe (``deflated_of(row)``)."""
+    cagr = np.asarray(figures["CAGR [%]"], dtype=float)
+    drawdown = np.asarray(figures["Max drawdown [%]"], dtype=float)
+    short = np.maximum(target["CAGR [%]"] - cagr, 0.0) + np.maximum(target["Max drawdown [%]"] - drawdown, 0.0)
+    short = np.where(np.isnan(short), np.inf, short)
+    closest = int(np.argmin(short))
+    shown = {k: _num(float(figures[k][closest])) for k in KEPT_FIGURES if k in figures}
+    return {
+        "CAGR at least [%]": target["CAGR [%]"], "max drawdown no worse than [%]": target["Max drawdown [%]"],
+        "trials reaching it": int((short == 0).sum()),
+        "closest": {**(params_of(closest) if params_of else {"row": closest}), **shown},
+        "shortfall [pp]": _num(short[closest]),
+        "closest deflated Sharpe": _num(deflated_of(closest)) if deflated_of else None,
+    }
+
+
+def _num(value) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def guard_text(out: dict) -> str:
+    """The guard as lines of text for the terminal, under the ranked table."""
+    lines = [f"Luck check ({out['trials']:,} trials, best by {out['metric']}):",
+             f"  deflated Sharpe of the best: {_two(out['deflated Sharpe'])} (probability its true Sharpe is above 0; "
+             f"its Sharpe {_two(out['best Sharpe'])}, the best of {out['trials']:,} lucky trials would show "
+             f"{_two(out['expected best Sharpe of luck'])})"]
+    if out.get("PBO") is not None:
+        lines.append(f"  PBO (CSCV, {out['PBO blocks']} blocks, {out['PBO splits']:,} of {out['PBO all splits']:,} splits): "
+                     f"{_two(out['PBO'])}; median out-of-sample rank of the in-sample best "
+                     f"{_two(out['OOS rank of the IS best']['median'])} (1 = best, 0.5 = median)")
+    spa = out["SPA"]
+    lines.append(f"  SPA p-value vs {spa['benchmark']}: {_two(spa['p-value'])} ({spa['note']})")
+    if out.get("target"):
+        t = out["target"]
+        c = t["closest"]
+        lines.append(f"  target CAGR >= {t['CAGR at least [%]']}% with max drawdown >= {t['max drawdown no worse than [%]']}%: "
+                     f"{t['trials reaching it']:,} trial(s) reach it; closest: "
+                     + ", ".join(f"{k}={v if not isinstance(v, float) else round(v, 2)}" for k, v in c.items())
+                     + f" (short by {_two(t['shortfall [pp]'])} pp; deflated Sharpe {_two(t['closest deflated Sharpe'])})")
+    lines.append(f"  {out['sentence']}")
+    return "\n".join(lines)
+
+
+def _two(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}"

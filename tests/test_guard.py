@@ -1,0 +1,150 @@
+"""The sweep's luck check, the comparison's intervals and the walk-forward's fall, against independent computations:
+block moments from plain pandas on a Backtrader run and the raw CSVs, SPA from a direct arch call, intervals from
+the bootstrap on independently computed returns."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from arch.bootstrap import SPA
+
+from cli.main import main
+from engines.engine import RunSettings, run_one
+from reports.tables import claims_table
+from research import overfitting as of
+from research.guard import guard, guarded_sweep, reach
+from research.intervals import comparison_intervals, sharpe_beats
+from research.sweep import run_sweep
+from research.walkforward import run_walkforward
+
+SETTINGS = RunSettings(start="2018-01-01", end="2019-12-31")
+GRID = {"lookback": [21, 63], "allocation": [0.5, 1.0]}
+
+
+@pytest.fixture(scope="module")
+def feeds():
+    from feeds import prepare_feeds
+
+    return prepare_feeds(SETTINGS.start, SETTINGS.end)
+
+
+@pytest.fixture(scope="module")
+def cash(raw_csv):
+    """The cash sleeve's daily returns from the raw CSVs (BIL to SGOV's first day 2020-06-01, SGOV after)."""
+    bil = raw_csv("BIL")["Adj Close"].loc[:"2020-06-01"].pct_change()
+    sgov = raw_csv("SGOV")["Adj Close"].loc["2020-06-01":].pct_change().iloc[1:]
+    return pd.concat([bil, sgov])
+
+
+@pytest.fixture(scope="module")
+def swept(feeds):
+    return guarded_sweep("rotation", GRID, feeds, SETTINGS, engine="fast", jobs=1, progress=False, blocks=4)
+
+
+def excess_of_run(feeds, cash, params) -> np.ndarray:
+    equity = run_one("rotation", feeds, SETTINGS, params).equity  # the Backtrader engine
+    returns = equity.pct_change().iloc[1:]
+    return (returns - cash.reindex(returns.index)).to_numpy()
+
+
+def test_guarded_sweep_table_and_block_moments(feeds, cash, swept):
+    pd.testing.assert_frame_equal(swept.table, run_sweep("rotation", GRID, feeds, SETTINGS, engine="fast", jobs=1, progress=False))
+    excess = excess_of_run(feeds, cash, {"lookback": 63, "allocation": 0.5})  # combination 3 of the grid
+    blocks = np.array_split(excess, 4)
+    np.testing.assert_array_equal(swept.moments.counts, [len(b) for b in blocks])
+    np.testing.assert_allclose(swept.moments.sums[:, 2], [b.sum() for b in blocks], rtol=1e-7, atol=1e-12)
+    np.testing.assert_allclose(swept.moments.squares[:, 2], [(b ** 2).sum() for b in blocks], rtol=1e-7)
+    bt = guarded_sweep("rotation", {"lookback": [63], "allocation": [0.5]}, feeds, SETTINGS, jobs=1, progress=False, blocks=4)
+    np.testing.assert_allclose(bt.moments.sums[:, 0], swept.moments.sums[:, 2], rtol=1e-7, atol=1e-12)
+    np.testing.assert_allclose(bt.collected.returns[0], excess, rtol=1e-5, atol=1e-9)  # float32
+
+
+def test_guard_figures_equal_independent_ones(feeds, cash, swept, raw_csv):
+    out = guard("rotation", swept.collected, swept.grid, swept.base, feeds, SETTINGS, top=4)
+    assert out["trials"] == 4
+    order = swept.table["CAGR [%]"].sort_values(ascending=False, kind="stable").index
+    combos = [dict(zip(GRID, (swept.table.loc[i, "lookback"], swept.table.loc[i, "allocation"]))) for i in order]
+    assert out["best"] == {k: (int(v) if k == "lookback" else float(v)) for k, v in combos[0].items()}
+    candidates = np.column_stack([excess_of_run(feeds, cash, {k: (int(v) if k == "lookback" else float(v)) for k, v in c.items()})
+                                  for c in combos])
+    sharpes = swept.moments.sharpe()
+    best = candidates[:, 0]
+    skew = ((best - best.mean()) ** 3).mean() / best.std() ** 3
+    kurt = ((best - best.mean()) ** 4).mean() / best.std() ** 4
+    expected = of.deflated_sharpe(best.mean() / best.std(ddof=1), 4, float(np.var(sharpes, ddof=1)), len(best), skew, kurt)
+    assert out["deflated Sharpe"] == pytest.approx(expected, abs=1e-6)
+    assert out["PBO"] == of.pbo(swept.moments).pbo and out["PBO blocks"] == 4 and out["PBO splits"] == 6
+    spy = raw_csv("SPY")["Adj Close"]
+    bench = (spy.pct_change() - cash).loc["2018-01-02":"2019-12-31"].to_numpy()
+    direct = SPA(-bench, -candidates, block_size=21, reps=1000, seed=19)
+    direct.compute()
+    assert out["SPA"]["p-value"] == pytest.approx(direct.pvalues["consistent"], abs=0.005)
+    assert out["sentence"].startswith("best of 4 trials; deflated Sharpe ")
+    again = guard("rotation", swept.collected, swept.grid, swept.base, feeds, SETTINGS, top=4)
+    assert json.dumps(again) == json.dumps(out)  # seeded: byte-identical
+
+
+def test_reach_finds_the_closest_trial():
+    table = pd.DataFrame({"lookback": [21, 63, 126], "CAGR [%]": [16.0, 14.0, 9.0],
+                          "Max drawdown [%]": [-20.0, -15.0, -10.0], "Sharpe": [0.9, 0.8, 0.5]})
+    figures = {k: table[k].to_numpy() for k in ("CAGR [%]", "Max drawdown [%]", "Sharpe")}
+    out = reach(figures, {"CAGR [%]": 15.2, "Max drawdown [%]": -16.8}, params_of=lambda row: {"lookback": int(table["lookback"][row])})
+    assert out["trials reaching it"] == 0
+    assert out["closest"]["lookback"] == 63 and out["shortfall [pp]"] == pytest.approx(1.2)  # 15.2 - 14.0, no DD gap
+    assert reach(figures, {"CAGR [%]": 13.0, "Max drawdown [%]": -16.8})["trials reaching it"] == 1
+
+
+def test_comparison_intervals_and_claims(feeds, cash, raw_csv):
+    results = [run_one(n, feeds, SETTINGS) for n in ("rotation", "buy-hold-spy")]
+    table = comparison_intervals(results, feeds, SETTINGS, reps=400)
+    spy = results[1]
+    returns = spy.equity.pct_change().iloc[1:]
+    years = (spy.equity.index[-1] - spy.equity.index[0]).days / 365.25
+    expected = of.bootstrap_intervals(returns.to_numpy(), cash.reindex(returns.index).to_numpy(), years=years, reps=400)
+    for figure, (low, high) in expected.items():
+        assert table.loc["buy-hold-spy", f"{figure} low"] == pytest.approx(low, rel=1e-9)
+        assert table.loc["buy-hold-spy", f"{figure} high"] == pytest.approx(high, rel=1e-9)
+        assert low <= table.loc["buy-hold-spy", figure] <= high or figure == "Max drawdown [%]"
+    beats = sharpe_beats(results[0], spy, feeds, SETTINGS, reps=400)
+    assert 0.0 <= beats <= 1.0
+    claims = claims_table(results[0], SETTINGS, {"CAGR [%]": (1.0, 15.0), "Max drawdown [%]": (-30.0, -10.0)})
+    assert claims.loc["CAGR [%]", "Published inside?"] == "no"  # 15.2 > 15.0
+    assert claims.loc["Max drawdown [%]", "Published inside?"] == "yes"
+    assert claims.loc["Monthly win rate [%]", "Published inside?"] == "n/a"
+
+
+def test_walkforward_reports_the_fall_and_the_grid_median(feeds):
+    settings = RunSettings(start="2016-01-01", end="2019-12-31")
+    from feeds import prepare_feeds
+
+    wide = prepare_feeds(settings.start, settings.end)
+    table, _ = run_walkforward("rotation", GRID, wide, settings, in_sample_years=2, engine="fast", progress=False, jobs=1)
+    for _, row in table.iterrows():
+        oos_start, oos_end = row["out-of-sample"].split("..")
+        grid = run_sweep("rotation", GRID, wide.window(oos_start, oos_end), settings, engine="fast", jobs=1, progress=False)
+        median = grid["CAGR [%]"].median()
+        assert row["grid median out-of-sample CAGR [%]"] == pytest.approx(median, rel=1e-12)
+        chosen = grid[(grid["lookback"] == row["lookback"]) & (grid["allocation"] == row["allocation"])]["CAGR [%]"].iloc[0]
+        assert row["beat the grid median"] == ("yes" if chosen > median else "no")
+        assert row["fall CAGR [%]"] == pytest.approx(row["in-sample CAGR [%]"] - row["out-of-sample CAGR [%]"])
+
+
+def test_sweep_command_prints_and_writes_the_luck_check(tmp_path, capsys):
+    args = ["sweep", "--engine", "fast", "--start", "2019-01-01", "--end", "2024-12-31", "--grid",
+            "allocation=0.01,0.05,0.25,0.5,1", "--metric", "Sharpe", "--jobs", "1", "--pbo-blocks", "8", "--target", "card"]
+    assert main([*args, "--output", str(tmp_path / "a")]) == 0
+    printed = capsys.readouterr().out
+    assert "Luck check (5 trials, best by Sharpe)" in printed and "best of 5 trials; deflated Sharpe" in printed
+    document = json.loads((tmp_path / "a" / "sweep.json").read_text())
+    luck = document["luck check"]
+    assert luck["trials"] == 5 and luck["PBO blocks"] == 8 and luck["PBO splits"] == math.comb(8, 4)
+    assert luck["target"]["CAGR at least [%]"] == 15.2 and luck["target"]["trials reaching it"] == 0
+    assert pd.read_csv(tmp_path / "a" / "sweep.csv")["Sharpe"].max() < 1.0  # 99% T-bills no longer score a Sharpe near 9
+    assert main([*args, "--output", str(tmp_path / "b")]) == 0
+    assert json.loads((tmp_path / "b" / "sweep.json").read_text())["luck check"] == luck
+    assert "How much of this best is luck" in (tmp_path / "a" / "report.html").read_text()
+    assert main([*args[:-4], "--pbo-blocks", "7", "--output", str(tmp_path / "c")]) == 2
+    assert "--pbo-blocks must be an even whole number" in capsys.readouterr().err
