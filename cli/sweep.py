@@ -15,7 +15,7 @@ from reports import sweep_plots
 from reports.html_report import sweep_report, write_report
 from reports.tables import ROTATION_CLAIMS, format_table
 from research import overfitting
-from research.guard import DEFAULT_TOP, GuardCollector, check_blocks, guard, guard_text, measured_sessions
+from research.guard import DEFAULT_TOP, GuardCollector, check_blocks, effective_blocks, guard, guard_text, measured_sessions
 from research.results import ResultsWriter, summarize, write_csv
 from research.sweep import (
     DEFAULT_METRIC,
@@ -230,15 +230,20 @@ def cmd_sweep(args) -> int:
         check_history_of_all(resolve(name), cases, feeds)
         lap("data")
         engine, jobs = options["engine"], config["run"].get("jobs")
-        collected = GuardCollector(grid.size, options["pbo_blocks"], measured_sessions(feeds), metric)
+        sessions = measured_sessions(feeds)
+        blocks = effective_blocks(options["pbo_blocks"], sessions)  # fewer on a short period, 0: too short to check
+        collected = GuardCollector(grid.size, blocks, sessions, metric) if blocks else None
         with ResultsWriter(output / RESULTS_FILE, grid) as writer, closing(sweep_chunks(
                 name, grid, feeds, settings, base_params=base, engine=engine, executor=options["executor"], jobs=jobs,
-                scheduler=options["scheduler"], chunk=options["chunk"], blocks=options["pbo_blocks"])) as chunks:
+                scheduler=options["scheduler"], chunk=options["chunk"], blocks=blocks)) as chunks:
             for chunk in chunks:
-                writer.add(collected.add(chunk))
+                writer.add(collected.add(chunk) if collected else chunk)
         lap("engine")
         engine_seconds = timing["engine seconds"]
-        luck = guard(name, collected, grid, base, feeds, settings, top=options["spa_top"], target=options["target"])
+        luck = guard(name, collected, grid, base, feeds, settings, top=options["spa_top"],
+                     target=options["target"]) if collected else None
+        if luck and blocks < options["pbo_blocks"]:
+            luck["PBO note"] = f"{sessions} sessions: {blocks} CSCV blocks instead of {options['pbo_blocks']} (2 sessions a block at least)"
         del collected
         lap("luck check")
         summary = summarize(output / RESULTS_FILE, grid, metric, x, y)
@@ -262,7 +267,10 @@ def cmd_sweep(args) -> int:
         print(f"\nSweep of {name} on the {engine} engine: {grid.size:,} combinations in {engine_seconds:.1f} s, "
               f"top 10 by {metric}:")
         print(format_table(top.head(10), param_columns=keys, index=False))
-        print(f"\n{guard_text(luck)}\n  (luck check {timing['luck check seconds']:.1f} s)")
+        if luck:
+            print(f"\n{guard_text(luck)}\n  (luck check {timing['luck check seconds']:.1f} s)")
+        else:
+            print(f"\nLuck check: n/a ({sessions} session(s) measured: too few)")
         if checked is not None:
             print(f"\nThe {len(checked)} best re-run on the Backtrader engine (fast | backtrader | difference):")
             print(verify_text(checked, keys))

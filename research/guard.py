@@ -53,6 +53,14 @@ def check_blocks(blocks) -> int:
     return blocks
 
 
+def effective_blocks(requested: int, sessions: int) -> int:
+    """The CSCV blocks a period of ``sessions`` allows: ``requested``, or on a short period the largest even number
+    that leaves at least 2 sessions per block (2 at least; 0 when there are fewer than 2 sessions: no check)."""
+    if sessions < 2:
+        return 0
+    return min(requested, max(2, (sessions // 2) // 2 * 2))
+
+
 def measured_sessions(feeds: FeedSet) -> int:
     """Sessions from the first to the last measured one (the length of every run's daily returns)."""
     return int(((feeds.sessions >= feeds.start) & (feeds.sessions <= feeds.end)).sum())
@@ -64,8 +72,8 @@ class GuardCollector:
     returns (float32). ``add`` gives the chunk back without these extras, for the results file."""
 
     def __init__(self, size: int, blocks: int, sessions: int, metric: str) -> None:
-        if sessions < 2 * blocks:
-            raise ConfigError(f"--pbo-blocks {blocks}: the period has {sessions} sessions, fewer than 2 per block")
+        if not 2 <= blocks <= sessions:
+            raise ConfigError(f"{sessions} sessions cannot be cut into {blocks} CSCV blocks")
         edges = stats.block_edges(sessions, blocks)
         self.counts = np.diff(np.append(edges, sessions))
         self.sums = np.zeros((blocks, size))
@@ -115,7 +123,7 @@ def guarded_sweep(name: str, grid: dict[str, list] | Grid, feeds: FeedSet, setti
     check_blocks(blocks)
     grid = check_grid(entry.name, grid, base_params, max_combinations=max_combinations or default_limit(engine))
     check_history_of_all(entry, list(history_cases(entry.name, grid, base_params)), feeds)
-    collected = GuardCollector(grid.size, blocks, measured_sessions(feeds), metric)
+    collected = GuardCollector(grid.size, effective_blocks(blocks, measured_sessions(feeds)), measured_sessions(feeds), metric)
     chunks = sorted((collected.add(c) for c in sweep_chunks(
         entry.name, grid, feeds, settings, base_params=base_params, engine=engine, executor=executor, jobs=jobs,
         scheduler=scheduler, progress=progress, chunk=chunk, blocks=blocks)), key=lambda c: c.first)
@@ -266,6 +274,8 @@ def guard_text(out: dict) -> str:
                      f"{t['trials reaching it']:,} trial(s) reach it; closest: "
                      + ", ".join(f"{k}={v if not isinstance(v, float) else round(v, 2)}" for k, v in c.items())
                      + f" (short by {_two(t['shortfall [pp]'])} pp; deflated Sharpe {_two(t['closest deflated Sharpe'])})")
+    if out.get("PBO note"):
+        lines.append(f"  note: {out['PBO note']}")
     lines.append(f"  {out['sentence']}")
     return "\n".join(lines)
 
