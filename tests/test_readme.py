@@ -58,3 +58,35 @@ def test_readme_config_example_is_valid(tmp_path):
     config = load_config(path)
     assert config["params"]["rotation"] == {"lookback": 126, "vix_level": None}
     assert config["sweep"]["grid"]["lookback"] == "21:252:21" and config["walkforward"]["in_sample"] == 5
+
+
+def test_the_command_line_section_starts_within_the_first_150_lines():
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert "## Command line" in lines
+    assert lines.index("## Command line") < 150, "the README must reach the command line within its first 150 lines"
+
+
+def test_the_notebook_command_writes_the_executed_notebook(tmp_path):
+    """The README's headless notebook command, run as written (its .venv/bin/ is this Python's bin folder) on a copy
+    of the notebook: it writes the executed notebook, with every table and chart and no error."""
+    import shutil
+    import subprocess
+    import sys
+
+    import nbformat
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    (line,) = [l.strip() for l in text.splitlines() if l.strip().startswith(".venv/bin/jupyter-execute ")]
+    argv = shlex.split(line)
+    argv[0] = str(Path(sys.executable).parent / Path(argv[0]).name)
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
+    output = argv[argv.index("--output") + 1]
+    written = (tmp_path / "notebooks" / output).with_suffix(".ipynb").resolve()
+    done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "MPLBACKEND": "Agg"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    notebook = nbformat.read(written, as_version=4)
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert sum(1 for o in outputs if "image/png" in o.get("data", {})) >= 2
+    assert any("rotation" in str(o.get("data", {}).get("text/plain", "")) for o in outputs)  # the comparison table

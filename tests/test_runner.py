@@ -1,5 +1,5 @@
 """The runner end to end: comparison table and files, claims vs measured, reproducibility from the output folder,
-the current-signal card, the plots, the user-strategy example and the notebook."""
+the current-signal card, the plots and the user-strategy example (the notebook: tests/test_readme.py)."""
 from __future__ import annotations
 
 import json
@@ -113,17 +113,6 @@ def test_serial_and_parallel_give_identical_results(feedset):
     for a, b in zip(serial, parallel):
         assert a.metrics == b.metrics
         pd.testing.assert_series_equal(a.equity, b.equity)
-
-
-def test_notebook_runs_top_to_bottom():
-    import nbformat
-    from nbclient import NotebookClient
-
-    notebook = nbformat.read(ROOT / "notebooks" / "compare_strategies.ipynb", as_version=4)
-    NotebookClient(notebook, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
-    assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert sum(1 for o in outputs if "image/png" in o.get("data", {})) >= 2
 
 
 def test_comparison_lists_the_rotation_first_then_ratio_runs_then_benchmarks_in_a_fresh_process():
