@@ -63,11 +63,6 @@ def data_span(source: str, cache_dir=None, accept_bars=(), symbols=DATA_SYMBOLS)
                          f"{'ends' if len(ends_first) == 1 else 'end'} first (the others end later: {later})")
 
 
-def data_end(source: str, cache_dir=None, accept_bars=(), symbols=DATA_SYMBOLS) -> pd.Timestamp:
-    """The last session all feeds share (``data_span``)."""
-    return data_span(source, cache_dir, accept_bars, symbols)[1]
-
-
 def signal_dates(start: str, source: str, cache_dir=None, as_of: str | None = None, accept_bars=(), *,
                  history: int = 0, symbols=DATA_SYMBOLS) -> tuple[str, str, str]:
     """(start, end, note) of the data a signal needs: up to ``as_of`` (default: the data's last shared session), from
