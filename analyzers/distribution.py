@@ -3,35 +3,23 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import scipy.stats as sps
 
 from . import stats
 
 
 def skew(values: np.ndarray) -> float:
-    """Sample skewness, adjusted Fisher-Pearson (G1: what pandas' ``skew`` and Excel's SKEW give); NaN below 3 values."""
+    """Sample skewness, adjusted Fisher-Pearson (G1: what pandas' ``skew`` and Excel's SKEW give); NaN below 3 values
+    or when every value is the same."""
     x = np.asarray(values, dtype=float)
-    n = len(x)
-    if n < 3:
-        return float("nan")
-    d = x - x.mean()
-    m2, m3 = np.mean(d ** 2), np.mean(d ** 3)
-    if m2 <= 0:
-        return float("nan")
-    return float(m3 / m2 ** 1.5 * np.sqrt(n * (n - 1)) / (n - 2))
+    return float(sps.skew(x, bias=False)) if len(x) >= 3 and np.ptp(x) > 0 else float("nan")
 
 
 def excess_kurtosis(values: np.ndarray) -> float:
-    """Sample excess kurtosis, bias-adjusted (G2: pandas' ``kurt``, Excel's KURT; 0 for a normal); NaN below 4 values."""
+    """Sample excess kurtosis, bias-adjusted (G2: pandas' ``kurt``, Excel's KURT; 0 for a normal); NaN below 4 values
+    or when every value is the same."""
     x = np.asarray(values, dtype=float)
-    n = len(x)
-    if n < 4:
-        return float("nan")
-    d = x - x.mean()
-    m2, m4 = np.mean(d ** 2), np.mean(d ** 4)
-    if m2 <= 0:
-        return float("nan")
-    g2 = m4 / m2 ** 2 - 3.0
-    return float((n - 1) / ((n - 2) * (n - 3)) * ((n + 1) * g2 + 6.0))
+    return float(sps.kurtosis(x, fisher=True, bias=False)) if len(x) >= 4 and np.ptp(x) > 0 else float("nan")
 
 
 def distribution_figures(equity: pd.Series, level: float = 0.95) -> dict:
