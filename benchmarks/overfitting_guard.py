@@ -25,6 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from run_backtest import one_blas_thread  # noqa: E402
+
+one_blas_thread()  # as every command does, before numpy is imported
+
 from fast_engine import FIXED, GRID, PERIOD  # noqa: E402
 
 from engines.engine import RunSettings, warmup_for  # noqa: E402

@@ -232,10 +232,11 @@ def cmd_sweep(args) -> int:
         engine, jobs = options["engine"], config["run"].get("jobs")
         sessions = measured_sessions(feeds)
         blocks = effective_blocks(options["pbo_blocks"], sessions)  # fewer on a short period, 0: too short to check
-        collected = GuardCollector(grid.size, blocks, sessions, metric) if blocks else None
+        collected = GuardCollector(grid.size, blocks, sessions, metric, options["spa_top"]) if blocks else None
         with ResultsWriter(output / RESULTS_FILE, grid) as writer, closing(sweep_chunks(
                 name, grid, feeds, settings, base_params=base, engine=engine, executor=options["executor"], jobs=jobs,
-                scheduler=options["scheduler"], chunk=options["chunk"], blocks=blocks)) as chunks:
+                scheduler=options["scheduler"], chunk=options["chunk"], blocks=blocks,
+                best=(metric, options["spa_top"]) if blocks else None)) as chunks:
             for chunk in chunks:
                 writer.add(collected.add(chunk) if collected else chunk)
         lap("engine")

@@ -12,7 +12,8 @@ process that hands out work and collects results never holds the grid's combinat
 - ``columns``: figure name -> 1-D array, one value per combination in grid order (the comparison columns; NaN where
   a figure has no value);
 - ``extras``: name -> array whose first axis is the combination (e.g. per-trial moments (n,), per-block moments
-  (n, blocks)), for statistics computed over the whole sweep; empty unless an engine is asked for them.
+  (n, blocks)), for statistics computed over the whole sweep; empty unless an engine is asked for them. "best rows"
+  (grid indexes) and "best excess returns" (one row each) are the exception: a chunk's few best combinations only.
 """
 from __future__ import annotations
 
@@ -21,6 +22,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+
+def best_first(values: np.ndarray) -> np.ndarray:
+    """Positions from best to worst value, as a sweep ranks its combinations: higher is better, NaN last, ties in
+    grid order (the lower position first)."""
+    values = np.asarray(values, dtype=float)
+    keyed = np.where(np.isnan(values), -np.inf, values)
+    return np.lexsort((np.arange(len(values)), -keyed))
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ daily-returns matrix); a ``GuardCollector`` keeps them as the chunks go by (``gu
 - PBO by CSCV over every trial, from the block moments (``overfitting.pbo``);
 - Hansen's SPA p-value of the best ``top`` trials by the sweep's metric (the best among them) against buy and hold of
   the benchmark feed (``RunSettings.benchmark``, SPY by default). Only these candidates' daily returns are kept:
-  the fast engine re-runs them, a Backtrader sweep keeps each run's returns (float32) while it runs. The other
+  each fast-engine chunk sends those of its own ``top`` best (the sweep's best are among them), a Backtrader sweep
+  keeps each run's (float32) while it runs. The other
   trials rank below them on the metric; Hansen's consistent p-value recentres poorly performing models away, so
   they would move it little, but a subset chosen after seeing the data can only make the p-value smaller: it is a
   lower bound of the full-grid test's, and the output says so.
@@ -18,7 +19,6 @@ daily-returns matrix); a ``GuardCollector`` keeps them as the chunks go by (``gu
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +32,7 @@ from engines.engine import (
     resolve,
     riskfree_returns,
 )
-from engines.grid import Chunk, Grid
+from engines.grid import Chunk, Grid, best_first
 from engines.params import ConfigError
 from feeds import FeedSet
 
@@ -42,7 +42,8 @@ from .sweep import check_grid, default_limit, history_cases, sweep_chunks
 DEFAULT_TOP = 20  # SPA candidates: the best trials by the sweep's metric
 
 
-GUARD_EXTRAS = ("block sums", "block squares", "excess returns")  # what ``sweep_chunks(blocks=...)`` adds for the check
+GUARD_EXTRAS = ("block sums", "block squares", "excess returns", "best rows", "best excess returns")  # what
+# ``sweep_chunks(blocks=..., best=...)`` adds for the check
 KEPT_FIGURES = ("CAGR [%]", "Max drawdown [%]", "Sharpe")  # read by ``reach`` and shown for the closest trial
 
 
@@ -68,10 +69,12 @@ def measured_sessions(feeds: FeedSet) -> int:
 
 class GuardCollector:
     """What the check keeps of a sweep as its chunks stream by (``add``): per trial the block sums and sums of squares
-    of its excess returns (2 x blocks floats), the metric and ``KEPT_FIGURES``; on Backtrader each run's excess
-    returns (float32). ``add`` gives the chunk back without these extras, for the results file."""
+    of its excess returns (2 x blocks floats), the metric and ``KEPT_FIGURES``; the excess returns of the ``top``
+    best trials by the metric so far (the fast engine's chunks send their own ``top`` best: the sweep's ``top``
+    best are among them), and on Backtrader every run's (float32). ``add`` gives the chunk back without these
+    extras, for the results file."""
 
-    def __init__(self, size: int, blocks: int, sessions: int, metric: str) -> None:
+    def __init__(self, size: int, blocks: int, sessions: int, metric: str, top: int = DEFAULT_TOP) -> None:
         if not 2 <= blocks <= sessions:
             raise ConfigError(f"{sessions} sessions cannot be cut into {blocks} CSCV blocks")
         edges = stats.block_edges(sessions, blocks)
@@ -81,7 +84,8 @@ class GuardCollector:
         self.metric = metric
         self.figures = {k: np.full(size, np.nan) for k in dict.fromkeys([metric, *KEPT_FIGURES])}
         self.returns: dict[int, np.ndarray] = {}
-        self.size = size
+        self.best: dict[int, np.ndarray] = {}  # grid index -> excess returns, the ``top`` best trials seen so far
+        self.size, self.top = size, top
 
     def add(self, chunk: Chunk) -> Chunk:
         lo, hi = chunk.first, chunk.first + chunk.rows
@@ -91,6 +95,12 @@ class GuardCollector:
             values[lo:hi] = chunk.columns[key]
         for j, row in enumerate(chunk.extras.get("excess returns", ())):
             self.returns[lo + j] = row
+        for index, row in zip(chunk.extras.get("best rows", ()), chunk.extras.get("best excess returns", ())):
+            self.best[int(index)] = row
+        if len(self.best) > self.top:  # keep the best ``top``: the figures of every kept row are in by now
+            kept = np.sort(np.fromiter(self.best, dtype=np.int64))  # grid order: ties go to the lower index
+            for index in kept[best_first(self.figures[self.metric][kept])[self.top:]]:
+                del self.best[int(index)]
         return Chunk(chunk.first, chunk.columns, {k: v for k, v in chunk.extras.items() if k not in GUARD_EXTRAS})
 
     @property
@@ -117,41 +127,36 @@ def guarded_sweep(name: str, grid: dict[str, list] | Grid, feeds: FeedSet, setti
                   blocks: int = of.DEFAULT_BLOCKS, metric: str = "CAGR [%]", executor: str = "local",
                   jobs: int | None = None, scheduler: str | None = None, base_params: dict | None = None,
                   progress: bool = True, engine: str = "backtrader", max_combinations: int | None = None,
-                  chunk: int | None = None) -> GuardedSweep:
-    """``run_sweep`` (the same table) whose chunks also feed a ``GuardCollector``."""
+                  chunk: int | None = None, top: int = DEFAULT_TOP) -> GuardedSweep:
+    """``run_sweep`` (the same table) whose chunks also feed a ``GuardCollector`` (keeping the excess returns of
+    the ``top`` best trials by ``metric``)."""
     entry = resolve(name)
     check_blocks(blocks)
     grid = check_grid(entry.name, grid, base_params, max_combinations=max_combinations or default_limit(engine))
     check_history_of_all(entry, list(history_cases(entry.name, grid, base_params)), feeds)
-    collected = GuardCollector(grid.size, effective_blocks(blocks, measured_sessions(feeds)), measured_sessions(feeds), metric)
+    collected = GuardCollector(grid.size, effective_blocks(blocks, measured_sessions(feeds)), measured_sessions(feeds),
+                               metric, top)
     chunks = sorted((collected.add(c) for c in sweep_chunks(
         entry.name, grid, feeds, settings, base_params=base_params, engine=engine, executor=executor, jobs=jobs,
-        scheduler=scheduler, progress=progress, chunk=chunk, blocks=blocks)), key=lambda c: c.first)
+        scheduler=scheduler, progress=progress, chunk=chunk, blocks=blocks, best=(metric, top))), key=lambda c: c.first)
     figures = pd.DataFrame({c: np.concatenate([part.columns[c] for part in chunks]) for c in COMPARISON_COLUMNS})
     params = pd.DataFrame(grid.combos(), columns=list(grid.keys))
     return GuardedSweep(pd.concat([params, figures], axis=1), collected, grid, dict(base_params or {}))
 
 
-def ranked(values: np.ndarray) -> np.ndarray:
-    """Positions from best to worst value (higher is better, as the sweep's ranked table; NaN last, ties in grid
-    order)."""
-    values = np.asarray(values, dtype=float)
-    keyed = np.where(np.isnan(values), -np.inf, values)
-    return np.lexsort((np.arange(len(values)), -keyed))
-
-
 def candidate_returns(name: str, collected: GuardCollector, grid: Grid, base: dict, rows: np.ndarray, feeds: FeedSet,
                       settings: RunSettings) -> np.ndarray:
-    """Excess daily returns (sessions x len(rows)) of the trials at ``rows``: kept by a Backtrader sweep, re-run on
-    the fast engine (one small array pass) otherwise."""
-    if collected.returns:
-        return np.column_stack([collected.returns[int(i)] for i in rows]).astype(float)
+    """Excess daily returns (sessions x len(rows)) of the trials at ``rows``: the ones the sweep kept (its best, and
+    every Backtrader run), the others re-run on the fast engine (one small array pass)."""
+    kept = {**collected.best, **collected.returns}
+    if all(int(i) in kept for i in rows):
+        return np.column_stack([kept[int(i)] for i in rows]).astype(float)
     from engines import fast
 
     combos = fast.full_params(name, [{**base, **grid.combo(int(i))} for i in rows], validate=False)
     market = fast.Market.from_feeds(feeds)
     run = fast.simulate(name, combos, market, settings, curves=True, rows=False)
-    return stats.daily_returns(run.equity).to_numpy() - fast.market_riskfree(market, settings)[:, None]
+    return fast.excess_returns(run.equity, market, settings)
 
 
 def benchmark_returns(feeds: FeedSet, settings: RunSettings) -> tuple[str, np.ndarray]:
@@ -173,17 +178,22 @@ def benchmark_returns(feeds: FeedSet, settings: RunSettings) -> tuple[str, np.nd
 
 
 def guard(name: str, collected: GuardCollector, grid: Grid, base: dict, feeds: FeedSet, settings: RunSettings, *,
-          top: int = DEFAULT_TOP, seed: int = of.SEED, reps: int = of.SPA_REPS, target: dict | None = None) -> dict:
+          top: int | None = None, seed: int = of.SEED, reps: int = of.SPA_REPS, target: dict | None = None) -> dict:
     """The check's figures for a sweep (JSON-ready): trials, the best (by ``collected.metric``) and its deflated
     Sharpe, PBO with the distribution of the in-sample best's out-of-sample rank, the SPA p-value against the
     benchmark, the sentence, and with ``target`` whether any trial reaches it (``reach``). Deterministic: every
     bootstrap is seeded with ``seed``."""
     metric, moments = collected.metric, collected.moments
     trials = collected.size
-    order = ranked(collected.figures[metric])
+    order = best_first(collected.figures[metric])
     best = int(order[0])
-    candidates = order[:max(1, min(top, trials))]
+    candidates = order[:max(1, min(collected.top if top is None else top, trials))]
+    label, bench = benchmark_returns(feeds, settings)  # a wrong --benchmark fails before any work
     excess = candidate_returns(name, collected, grid, base, candidates, feeds, settings)
+    if len(bench) != excess.shape[0]:
+        raise ConfigError(f"the benchmark {label} has {len(bench)} sessions, the sweep's runs {excess.shape[0]}")
+    pvalues = of.spa_pvalue(bench, excess, reps=reps, seed=seed)
+    result = of.pbo(moments, seed=seed) if trials >= 2 else None
     sessions = excess.shape[0]
     sharpes = moments.sharpe()  # per session, every trial
     finite = sharpes[np.isfinite(sharpes)]
@@ -203,13 +213,6 @@ def guard(name: str, collected: GuardCollector, grid: Grid, base: dict, feeds: F
         "best kurtosis": _num(kurtosis),
         "sessions": sessions,
     }
-    label, bench = benchmark_returns(feeds, settings)
-    if len(bench) != sessions:
-        raise ConfigError(f"the benchmark {label} has {len(bench)} sessions, the sweep's runs {sessions}")
-    with ThreadPoolExecutor(1) as pool:  # SPA's bootstrap (mostly Python) next to PBO's array arithmetic: two cores
-        spa_done = pool.submit(of.spa_pvalue, bench, excess, reps=reps, seed=seed)
-        result = of.pbo(moments, seed=seed) if trials >= 2 else None
-        pvalues = spa_done.result()
     if result is not None:
         out["PBO"] = _num(result.pbo)
         out["PBO blocks"] = result.blocks

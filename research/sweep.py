@@ -259,7 +259,8 @@ def moments_task(feeds: FeedSet, moments_item: MomentsItem) -> tuple[dict, dict]
 def sweep_chunks(name: str, grid: Grid, feeds: FeedSet, settings: RunSettings, *, base_params: dict | None = None,
                  engine: str = "backtrader", executor: str = "local", jobs: int | None = None,
                  scheduler: str | None = None, progress: bool = True, chunk: int | None = None,
-                 window: tuple[str | None, str | None] = (None, None), blocks: int = 0) -> Iterator[Chunk]:
+                 window: tuple[str | None, str | None] = (None, None), blocks: int = 0,
+                 best: tuple[str, int] | None = None) -> Iterator[Chunk]:
     """The comparison columns of every combination of ``grid`` (checked by ``check_grid``; on top of the fixed
     ``base_params``) as ``Chunk``s in the order they finish, on the measured ``window`` of the feeds.
 
@@ -267,7 +268,8 @@ def sweep_chunks(name: str, grid: Grid, feeds: FeedSet, settings: RunSettings, *
     the grid; "backtrader": one run per combination, the first here and timed. Work is handed out in bounded
     batches, so closing this generator (or any exception) stops every worker at once. ``blocks`` > 0: each chunk's
     ``extras`` also hold its runs' "block sums" and "block squares" (runs x blocks) of their excess returns, and on
-    Backtrader the "excess returns" themselves (float32), for ``research.guard``."""
+    Backtrader the "excess returns" themselves (float32), for ``research.guard``. ``best`` = (column, n): each fast
+    chunk also sends the excess returns of its n best runs by that column ("best rows", "best excess returns")."""
     base = dict(base_params or {})
     start, end = window
     if engine == "fast":
@@ -277,7 +279,7 @@ def sweep_chunks(name: str, grid: Grid, feeds: FeedSet, settings: RunSettings, *
             raise ConfigError(f"--chunk must be a whole number >= 1, not {chunk!r}")
         parts = 1 if executor == "local" and jobs == 1 else workers_for(executor, jobs)
         tasks = fast.grid_chunks(name, grid, base, settings, size=chunk or fast.CHUNK, parts=parts, start=start, end=end,
-                                 blocks=blocks)
+                                 blocks=blocks, best=best)
         bar = Progress(grid.size, "combinations", enabled=progress)
         with closing(iter_tasks(fast.grid_chunk_task, tasks, feeds, executor=executor, jobs=jobs, scheduler=scheduler,
                                 progress=bar, size=lambda task: len(task.combos))) as done:

@@ -102,19 +102,88 @@ def test_pbo_sampled_splits_when_many_trials(monkeypatch):
     assert of.pbo(moments_of(returns)).pbo == result.pbo  # seeded
 
 
-def test_spa_equals_a_direct_arch_call():
+def spa_case(seed: int, edge: float, sessions: int = 800, models: int = 5):
+    rng = np.random.default_rng(seed)
+    bench = rng.normal(0.0003, 0.01, sessions)
+    cands = 0.6 * bench[:, None] + rng.normal(0.0001, 0.008, (sessions, models))
+    cands[:, 2] += edge
+    return bench, cands
+
+
+@pytest.mark.parametrize("seed, edge", [(11, 0.002), (12, 0.0), (13, -0.001), (14, 0.0006)])
+def test_spa_statistic_equals_arch_given_arch_resamples(seed, edge):
+    """The same resamples (arch's own StationaryBootstrap, as its SPA draws them) give arch's p-values exactly."""
+    from arch.bootstrap import SPA, StationaryBootstrap
+
+    bench, cands = spa_case(seed, edge)
+    direct = SPA(-bench, -cands, block_size=21, reps=400, seed=7)
+    direct.compute()
+    loss_diff = cands - bench[:, None]
+    draws = StationaryBootstrap(21, loss_diff, seed=7).bootstrap(400)
+    means = np.array([data[0][0].mean(axis=0) for data in draws])
+    got = of.spa_from_resamples(loss_diff, means, block_size=21)
+    assert got == {k: float(v) for k, v in direct.pvalues.items()}
+
+
+def test_spa_variances_equal_the_direct_sum_over_lags():
+    """The FFT autocovariances equal arch's loop over lags: the consistent threshold flips at the same mean."""
     from arch.bootstrap import SPA
 
-    rng = np.random.default_rng(11)
-    bench = rng.normal(0.0003, 0.01, 800)
-    models = rng.normal(0.0003, 0.01, (800, 5))
-    models[:, 2] += 0.002
-    direct = SPA(-bench, -models, block_size=21, reps=500, seed=7)
+    bench, cands = spa_case(3, 0.0, sessions=500, models=3)
+    direct = SPA(-bench, -cands, block_size=10, reps=10, seed=1)
+    direct._compute_variance()  # arch's own O(T^2) loop
+    loss_diff = cands - bench[:, None]
+    t, mean = 500, loss_diff.mean(axis=0)
+    threshold = -np.sqrt(direct._loss_diff_var / t * 2 * np.log(np.log(t)))
+    # shift one column's mean to just above and just below arch's threshold: the consistent p-value follows it
+    for side, nudge in (("valid", 1e-9), ("invalid", -1e-9)):
+        shifted = loss_diff.copy()
+        shifted[:, 0] += threshold[0] + nudge - mean[0]
+        shifted[:, 1:] -= 1.0  # the others far below: only column 0 decides
+        big = np.full((50, 3), -5.0)
+        big[:, 0] = shifted[:, 0].mean() + np.linspace(-1e-3, 1e-3, 50)
+        got = of.spa_from_resamples(shifted, big, block_size=10)
+        centre = shifted[:, 0].mean() if side == "valid" else 0.0
+        assert got["consistent"] == np.mean(big[:, 0] - centre > shifted[:, 0].mean())
+
+
+def test_stationary_resample_sums_draw_whole_sessions_with_the_stationary_variance():
+    t, block = 60, 5.0
+    counts = of.stationary_resample_sums(np.eye(t), reps=20_000, seed=3, block_size=block)
+    np.testing.assert_array_equal(counts.sum(axis=1), t)  # T sessions per resample
+    assert np.all(counts == np.round(counts)) and counts.min() >= 0
+    assert np.abs(counts.mean(axis=0) - 1.0).max() < 0.05  # every session equally likely (sd ~0.01)
+    # the variance of a resampled mean is the stationary bootstrap's closed form (Politis & Romano 1994, eq. 6)
+    x = np.random.default_rng(4).normal(size=(t, 1)).cumsum(axis=0) * 0.1 + np.sin(np.arange(t))[:, None]
+    means = of.stationary_resample_sums(x, reps=40_000, seed=5, block_size=block)[:, 0] / t
+    d = x[:, 0] - x[:, 0].mean()
+    p = 1 / block
+    closed = (d @ d + 2 * sum(((1 - i / t) * (1 - p) ** i + (i / t) * (1 - p) ** (t - i)) * (d[:-i] @ d[i:])
+                              for i in range(1, t))) / t / t
+    assert means.var() == pytest.approx(closed, rel=0.03)  # 40,000 draws: sd of the estimate ~0.7%
+    assert means.mean() == pytest.approx(x.mean(), abs=4 * math.sqrt(closed / 40_000))
+
+
+@pytest.mark.parametrize("seed, edge", [(11, 0.002), (12, 0.0), (14, 0.0006), (15, 0.0003)])
+def test_spa_agrees_with_a_direct_arch_call(seed, edge):
+    """Own draws: the p-values agree with arch's within Monte Carlo error (2,000 replications each: sd <= 0.011
+    per p-value, so 0.05 is over three sd of the difference)."""
+    from arch.bootstrap import SPA
+
+    bench, cands = spa_case(seed, edge)
+    direct = SPA(-bench, -cands, block_size=21, reps=2000, seed=7)
     direct.compute()
-    got = of.spa_pvalue(bench, models, reps=500, seed=7, block_size=21)
-    assert got == {k: float(v) for k, v in direct.pvalues.items()}
-    assert got["consistent"] < 0.05  # the edge is found
-    assert of.spa_pvalue(bench, models, reps=500, seed=7, block_size=21) == got  # byte-identical rerun
+    got = of.spa_pvalue(bench, cands, reps=2000, seed=7, block_size=21)
+    for key in ("lower", "consistent", "upper"):
+        assert got[key] == pytest.approx(float(direct.pvalues[key]), abs=0.05)
+    assert of.spa_pvalue(bench, cands, reps=2000, seed=7, block_size=21) == got  # byte-identical rerun
+
+
+def test_spa_finds_an_edge_and_not_a_handicap():
+    bench, cands = spa_case(11, 0.002)
+    assert of.spa_pvalue(bench, cands, reps=1000, seed=1)["consistent"] < 0.05
+    bench, cands = spa_case(13, -0.001)
+    assert of.spa_pvalue(bench, cands, reps=1000, seed=1)["consistent"] > 0.2
 
 
 def test_bootstrap_sharpe_interval_covers_the_true_sharpe():

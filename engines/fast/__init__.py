@@ -25,7 +25,7 @@ from strategies.weights import TargetWeights
 
 from ..engine import (COMPARISON_COLUMNS, RunError, RunSettings, check_params, merged_params, resolve, riskfree_rate,
                       strategy_error)
-from ..grid import Chunk, Grid, GridSlice
+from ..grid import Chunk, Grid, GridSlice, best_first
 from . import ratio, rotation, weights
 from .book import SLEEVE, TRADED, Book, Market
 
@@ -113,12 +113,14 @@ def market_riskfree(market: Market, settings: RunSettings) -> np.ndarray:
 
 
 def simulate(name: str, combos: list[dict], feeds: FeedSet | Market, settings: RunSettings, *, record: bool = False,
-             rows: bool = True, blocks: int = 0, curves: bool = False) -> FastRun:
+             rows: bool = True, blocks: int = 0, curves: bool = False, best: tuple[str, int] | None = None) -> FastRun:
     """Run ``combos`` (already full, see ``full_params``) of strategy ``name`` in one array pass. ``columns``: the
     comparison columns as arrays (``figure_table``); ``metrics`` the same as one dict per run (None when ``rows`` is
     False). Sharpe and Sortino are in excess of ``market_riskfree``. ``blocks`` > 0 adds ``extras`` "block sums" and
-    "block squares" (runs x blocks): ``stats.block_moments`` of each run's excess returns. ``curves`` keeps the
-    equity curves without recording fills and decisions (``record`` keeps all)."""
+    "block squares" (runs x blocks): ``stats.block_moments`` of each run's excess returns. ``best`` = (column, n)
+    adds "best rows" (positions in ``combos``, best first by ``grid.best_first``) and "best excess returns" (n x
+    sessions: ``excess_returns``) of the ``n`` best runs by that column. ``curves`` keeps the equity curves without
+    recording fills and decisions (``record`` keeps all)."""
     entry = resolve(name)
     kind = kind_of(entry.cls)
     reuse_freed_memory()
@@ -143,11 +145,22 @@ def simulate(name: str, combos: list[dict], feeds: FeedSet | Market, settings: R
                            market_riskfree(market, settings), blocks=blocks, moments=moments)
     extras = {"block sums": np.concatenate([m[1] for m in moments], axis=1).T,
               "block squares": np.concatenate([m[2] for m in moments], axis=1).T} if moments else None
+    if best:
+        column, count = best
+        chosen = best_first(columns[column])[:max(count, 0)]
+        extras = {**(extras or {}), "best rows": chosen,
+                  "best excess returns": np.ascontiguousarray(excess_returns(equity.iloc[:, chosen], market, settings).T)}
     metrics = table_rows(columns) if rows or record else None
     if not record:
         return FastRun(metrics, equity if curves else None, columns=columns, extras=extras)
     return FastRun(metrics, equity, fills_frames(out["book"], market, len(combos)), out["log"], out["decisions"], columns,
                    extras)
+
+
+def excess_returns(equity: pd.DataFrame, market: Market, settings: RunSettings) -> np.ndarray:
+    """(sessions x runs) daily returns of equity curves (one column per run, as ``simulate`` makes them) in excess of
+    ``market_riskfree``: what Sharpe and the block moments read."""
+    return stats.excess_returns(stats.daily_returns(equity), market_riskfree(market, settings))
 
 
 def figures(equity: pd.DataFrame, book: Book, invested: np.ndarray, switches: np.ndarray, scheduled: np.ndarray,
@@ -235,6 +248,7 @@ class FastChunk:
     start: str | None = None
     end: str | None = None
     blocks: int = 0  # > 0: the chunk also sends its runs' block moments (``simulate``'s ``extras``)
+    best: tuple[str, int] | None = None  # (column, n): and the excess returns of its n best runs by that column
 
     @property
     def label(self) -> str:
@@ -260,17 +274,18 @@ def chunks(name: str, combos: list[dict], settings: RunSettings, *, size: int = 
 
 
 def grid_chunks(name: str, grid: Grid, base: dict, settings: RunSettings, *, size: int = CHUNK, parts: int = 1,
-                start: str | None = None, end: str | None = None, blocks: int = 0) -> list[FastChunk]:
+                start: str | None = None, end: str | None = None, blocks: int = 0,
+                best: tuple[str, int] | None = None) -> list[FastChunk]:
     """The combinations of ``grid`` (on top of the fixed parameters ``base``; validated by the caller) as tasks of
     at most ``size`` consecutive combinations, equal and a multiple of ``parts`` of them when there are enough (so
     every worker gets the same share). Each task carries its ``GridSlice``, not the combinations themselves;
-    ``blocks`` as in ``FastChunk``."""
+    ``blocks`` and ``best`` as in ``FastChunk``."""
     check_supported(name)
     fixed = tuple(base.items())
     total, parts = grid.size, max(parts, 1)
     rounds = -(-total // (parts * size))  # tasks per worker
     step = max(1, -(-total // (parts * rounds)))
-    return [FastChunk(name, GridSlice(grid, lo, min(lo + step, total), fixed), settings, start, end, blocks)
+    return [FastChunk(name, GridSlice(grid, lo, min(lo + step, total), fixed), settings, start, end, blocks, best)
             for lo in range(0, total, step)]
 
 
@@ -279,8 +294,11 @@ def grid_chunk_task(feeds: FeedSet, item: FastChunk) -> Chunk:
     when it has one). The full parameter sets are made here, in the worker."""
     window = feeds.window(item.start, item.end) if item.start else feeds
     combos = full_params(item.name, list(item.combos), validate=False)
-    run = simulate(item.name, combos, window, item.settings, rows=False, blocks=item.blocks)
-    return Chunk(item.combos.lo, run.columns, run.extras or {})
+    run = simulate(item.name, combos, window, item.settings, rows=False, blocks=item.blocks, best=item.best)
+    extras = dict(run.extras or {})
+    if "best rows" in extras:
+        extras["best rows"] = extras["best rows"] + item.combos.lo  # grid indexes
+    return Chunk(item.combos.lo, run.columns, extras)
 
 
 def run_fast(name: str, combos: list[dict], feeds: FeedSet, settings: RunSettings, *, chunk: int = CHUNK) -> list[dict]:
