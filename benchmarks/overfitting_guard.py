@@ -8,8 +8,9 @@ timed in interleaved rounds, each in this process after a warm-up:
   Sharpe, PBO by CSCV, SPA of the 20 best against buy and hold SPY, the sentence).
 
 It prints each round and the ratio guarded / plain of the best round of each (wall time; the target is <= 1.25) and of
-the median round, the same for CPU seconds (this process and its workers: steadier on a shared machine), and saves them to benchmarks/results/overfitting_guard.json. arch is imported before the rounds (a
-one-off ~1 s per process, paid by the first sweep of a command).
+the median round, the same for CPU seconds (this process and its workers: steadier on a shared machine), and saves
+them to benchmarks/results/overfitting_guard.json. BLAS runs on one thread, as in every command
+(``run_backtest.one_blas_thread``).
 """
 from __future__ import annotations
 
@@ -42,7 +43,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of plain and guarded (default: 3)")
     args = parser.parse_args()
-    import arch.bootstrap  # noqa: F401  (the one-off import, outside the timings)
 
     combos = combinations(GRID)
     feeds = prepare_feeds(*PERIOD, warmup_sessions=warmup_for([("rotation", {**FIXED, **c}) for c in combos]))
