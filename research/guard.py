@@ -221,10 +221,12 @@ def guard(name: str, collected: GuardCollector, grid: Grid, base: dict, feeds: F
         out["OOS rank of the IS best"] = {"median": _num(float(np.median(result.ranks))), "histogram": result.rank_histogram()}
     else:
         out["PBO"] = None
+    pvalues = {k: _num(v) for k, v in pvalues.items()}  # None (n/a) when a candidate's returns are not finite
     out["SPA"] = {"benchmark": label, "p-value": pvalues["consistent"], "p-values": pvalues, "candidates": len(candidates),
                   "note": f"the {len(candidates)} best trials by {metric} (of {trials:,}) against {label}; chosen after "
                           "seeing the data, so the p-value is a lower bound of the whole grid's"}
-    out["sentence"] = of.verdict(trials, deflated, out["PBO"], pvalues["consistent"])
+    spa_p = pvalues["consistent"]
+    out["sentence"] = of.verdict(trials, deflated, out["PBO"], math.nan if spa_p is None else spa_p)  # n/a: no evidence
     if target:
         def deflated_of(row: int) -> float:
             returns = candidate_returns(name, collected, grid, base, np.array([row]), feeds, settings)[:, 0]

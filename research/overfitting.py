@@ -258,7 +258,7 @@ def spa_pvalue(benchmark: np.ndarray, candidates: np.ndarray, *, reps: int = SPA
     """Hansen's test of superior predictive ability: can any of ``candidates`` (sessions x K daily returns) beat
     ``benchmark`` (daily returns on the same sessions)? ``reps`` stationary-bootstrap resamples of mean block
     ``block_size`` (``stationary_resample_sums``, seeded). Returns the "lower", "consistent" (Hansen's recommended)
-    and "upper" p-values: small means some candidate beats the benchmark.
+    and "upper" p-values: small means some candidate beats the benchmark; NaN when a return is not finite.
 
     The statistic is ``arch.bootstrap.SPA``'s (``spa_from_resamples``; losses are negative returns): given the same
     resamples it gives arch's p-values exactly, and with its own draws they agree within Monte Carlo error (both
@@ -270,6 +270,8 @@ def spa_pvalue(benchmark: np.ndarray, candidates: np.ndarray, *, reps: int = SPA
     if candidates.ndim == 1:
         candidates = candidates[:, None]
     loss_diff = candidates - np.asarray(benchmark, dtype=float)[:, None]  # benchmark's loss minus each candidate's
+    if not np.isfinite(loss_diff).all():  # a NaN would fail every comparison and read as p = 0, "beats it for sure"
+        return {"lower": math.nan, "consistent": math.nan, "upper": math.nan}
     sums = stationary_resample_sums(loss_diff, reps=reps, seed=seed, block_size=block_size)
     return spa_from_resamples(loss_diff, sums / loss_diff.shape[0], block_size=block_size)
 

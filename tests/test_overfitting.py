@@ -179,6 +179,14 @@ def test_spa_agrees_with_a_direct_arch_call(seed, edge):
     assert of.spa_pvalue(bench, cands, reps=2000, seed=7, block_size=21) == got  # byte-identical rerun
 
 
+def test_spa_gives_no_p_value_on_returns_that_are_not_finite():
+    bench, cands = spa_case(11, 0.002)
+    cands[100, 1] = np.nan
+    assert all(math.isnan(v) for v in of.spa_pvalue(bench, cands, reps=100, seed=1).values())
+    assert of.verdict(10, 0.99, 0.1, None).endswith("this best is unlikely to be luck alone")  # n/a is not evidence
+    assert "SPA p-value n/a" in of.verdict(10, 0.99, 0.1, math.nan)
+
+
 def test_spa_finds_an_edge_and_not_a_handicap():
     bench, cands = spa_case(11, 0.002)
     assert of.spa_pvalue(bench, cands, reps=1000, seed=1)["consistent"] < 0.05
