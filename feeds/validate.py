@@ -124,6 +124,10 @@ def validate_bars(frame: pd.DataFrame, symbol: str, origin: str) -> pd.DataFrame
 #    is 0.86% (IWM 2012-12-19, a year-end payout) and no fall exceeds 0.0001%. A larger change means the raw and
 #    adjusted prices disagree on that day: an unadjusted split (raw /1.5 with Adj Close right: x1.5) or a bad
 #    adjustment (Adj Close alone +30%). Every other day raw and adjusted returns then agree to within that bound.
+# 5. Level of a volatility index (LEVEL_RANGES: VIX, quoted in annualised percentage points): Open, Close and Adj
+#    Close within [5, 150]. VIX's whole history (1990-2024) lies in 8.56..89.53 (intraday; closes 9.14..82.69);
+#    a file in another unit (decimals: 0.15 for 15) or scaled x10 / x100 is outside on most of its bars and would
+#    otherwise move every VIX decision silently. One flag per span of consecutive bars outside.
 # Checked columns: Open (orders fill there), Close and Adj Close (signals and valuation). High and Low are not
 # spike-checked: no order this project places fills at them, and Yahoo's intraday extremes hold real
 # flash-crash prints (and odd ones, such as BIL's High of 106.20 on 2007-11-30 in the bundled data).
@@ -136,6 +140,7 @@ ETF_MAX_DAILY_FACTOR = 1.6
 ADJUSTMENT_MAX_RISE = 0.05
 ADJUSTMENT_MAX_FALL = 0.001
 CHECKED_COLUMNS = ("Open", "Close", "Adj Close")
+LEVEL_RANGES = {"VIX": (5.0, 150.0)}  # symbol -> the range its levels lie in (rule 5)
 
 
 def traded_volume(frame: pd.DataFrame) -> bool:
@@ -174,11 +179,32 @@ def robust_sigma(log_returns: pd.Series) -> pd.Series:
     return 1.4826 * mad.fillna(overall)
 
 
+def level_flags(frame: pd.DataFrame, symbol: str, low: float, high: float) -> list[BarFlag]:
+    """Rule 5: one flag per checked column and span of consecutive bars whose value lies outside [low, high]."""
+    flags = []
+    dates = frame.index
+    for column in CHECKED_COLUMNS:
+        values = frame[column].to_numpy()
+        outside = (values < low) | (values > high)
+        edges = np.diff(np.r_[0, outside.astype(np.int8), 0])
+        for first, end in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]):
+            span = values[first:end]
+            more = (f" and {end - first - 1:,} more session(s) through {dates[end - 1].date()} ({span.min():g} .. "
+                    f"{span.max():g})") if end - first > 1 else ""
+            flags.append(BarFlag(
+                symbol, dates[first], column, f"{values[first]:g}{more}, outside [{low:g}, {high:g}]",
+                f"{symbol} is a volatility index quoted in percentage points, whose whole history lies within "
+                f"[{low:g}, {high:g}] (a file in decimals or scaled x10 is not)",
+                dates[end - 1] if end - first > 1 else None))
+    return flags
+
+
 def bar_flags(frame: pd.DataFrame, symbol: str, etf: bool = True) -> list[BarFlag]:
     """Every bar of validated ``frame`` (``validate_bars`` layout) that breaks a rule above, in date order.
 
     ``etf``: the series is a fund a run trades or holds as cash, so the ETF bound (rule 2) applies; False for a
-    signal feed such as VIX (an index: its role in the run, not its file name, exempts it)."""
+    signal feed such as VIX (an index: its role in the run, not its file name, exempts it). Rule 5 applies to the
+    symbols of ``LEVEL_RANGES`` (what the series is, whatever its role or file)."""
     flags: list[BarFlag] = []
     returns_from_spike: set[pd.Timestamp] = set()  # the way back from a flagged spike is the same event
     dates = frame.index
@@ -220,6 +246,8 @@ def bar_flags(frame: pd.DataFrame, symbol: str, etf: bool = True) -> list[BarFla
             f"raw and adjusted prices move together except for a dividend (the adjustment factor rises by at most "
             f"{ADJUSTMENT_MAX_RISE:.0%} and never falls by more than {ADJUSTMENT_MAX_FALL:.1%} in a day)",
         ))
+    if symbol in LEVEL_RANGES:
+        flags += level_flags(frame, symbol, *LEVEL_RANGES[symbol])
     if etf:
         bound = math.log(ETF_MAX_DAILY_FACTOR)
         close = frame["Close"].to_numpy()

@@ -111,13 +111,44 @@ def test_etf_bound_on_the_last_bar_and_signal_feeds_exempt():
 def test_spike_on_vix_judged_against_its_own_volatility():
     vix = bundled_bars("VIX").copy()
     vix.loc["2019-05-31", PRICES] *= 10
-    flags = bar_flags(vix, "VIX", etf=False)
+    flags = [f for f in bar_flags(vix, "VIX", etf=False) if "sigma" in f.rule]
     assert [(f.column, str(f.date.date())) for f in flags] == [("Open", "2019-05-31"), ("Close", "2019-05-31"), ("Adj Close", "2019-05-31")]
     # independent: the move in robust-sigma units is far above the threshold
     logs = np.log(vix["Close"]).diff()
     window = logs.loc["2018-11-01":"2019-11-30"]
     sigma = 1.4826 * (window - window.median()).abs().median()
     assert np.log(10) / sigma > SPIKE_SIGMAS
+
+
+@pytest.mark.parametrize("factor", [0.01, 10.0, 100.0])
+def test_vix_in_another_unit_is_a_named_error(tmp_path, raw_csv, factor):
+    """VIX in decimals (0.15 for 15) or scaled x10 / x100 holds all along, so no spike rule sees it; its level does.
+    The real series never leaves 5..150 (independently: the raw CSV's extremes)."""
+    vix = raw_csv("VIX")
+    assert 5 < vix[["Open", "Close", "Adj Close"]].min().min() and vix[["Open", "Close", "Adj Close"]].max().max() < 150
+
+    def scaled(symbol, frame):
+        if symbol == "VIX":
+            frame.loc[:, PRICES] *= factor
+
+    with pytest.raises(DataError) as err:
+        prepare_feeds("2019-01-01", "2019-12-31", source=csv_folder(tmp_path, scaled))
+    message = str(err.value)
+    assert message.startswith(f"VIX ({tmp_path / 'VIX.csv'}): suspicious bar: VIX ")
+    assert "outside [5, 150]" in message and "volatility index" in message and "--accept-bar VIX:" in message
+    if factor != 10.0:  # x10 leaves the calm days (VIX < 15) inside: shorter spans
+        assert "more session(s) through 2024-12-31" in message
+
+
+def test_vix_level_flags_one_span_per_column_and_pass_real_extremes():
+    vix = bundled_bars("VIX").copy()
+    assert bar_flags(vix.loc["2008-10-01":"2008-12-31"], "VIX", etf=False) == []  # the 2008 highs (80.86 close)
+    vix.loc["2019-05-01":"2019-05-10", PRICES] /= 100  # ten sessions in decimals, then right again
+    flags = [f for f in bar_flags(vix, "VIX", etf=False) if "volatility index" in f.rule]
+    assert [(f.column, str(f.date.date()), str(f.through.date())) for f in flags] == [
+        (c, "2019-05-01", "2019-05-10") for c in ("Open", "Close", "Adj Close")]
+    assert "and 7 more session(s)" in flags[0].detail  # 8 sessions: May 1-3 and 6-10
+    assert bar_flags(bundled_bars("SPY").assign(**{c: 2.0 for c in PRICES}), "SPY") == []  # ETFs have no level range
 
 
 def test_open_outside_the_day_range_is_flagged():
