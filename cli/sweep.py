@@ -15,7 +15,7 @@ from reports import sweep_plots
 from reports.html_report import sweep_report, write_report
 from reports.tables import ROTATION_CLAIMS, format_table
 from research import overfitting
-from research.guard import DEFAULT_TOP, GuardCollector, check_blocks, effective_blocks, guard, guard_text, measured_sessions
+from research.guard import DEFAULT_TOP, MAX_TOP, GuardCollector, check_blocks, effective_blocks, guard, guard_text, measured_sessions
 from research.results import ResultsWriter, summarize, write_csv
 from research.sweep import (
     DEFAULT_METRIC,
@@ -126,7 +126,7 @@ def add_subcommand(subparsers, parents: dict) -> None:
     group.add_argument("--pbo-blocks", type=int, metavar="S",
                        help=f"CSCV blocks for the probability of backtest overfitting, even (default: {overfitting.DEFAULT_BLOCKS})")
     group.add_argument("--spa-top", type=int, metavar="K",
-                       help=f"SPA candidates: the K best trials by the metric (default: {DEFAULT_TOP})")
+                       help=f"SPA candidates: the K best trials by the metric, 1 to {MAX_TOP:,} (default: {DEFAULT_TOP})")
     group.add_argument("--target", metavar="CAGR,MAXDD",
                        help="does any combination reach a CAGR [%%] at least CAGR with a max drawdown [%%] no worse than "
                             "MAXDD, e.g. 15.2,-16.8; 'card' = the rotation card's published 15.2%% and -16.8%%")
@@ -187,8 +187,9 @@ def sweep_options(args, config: dict, section_name: str = "sweep") -> dict:
     options["metric"] = metric_column(options["metric"], origin(args, "metric", section_name))
     options["pbo_blocks"] = check_blocks(overfitting.DEFAULT_BLOCKS if options["pbo_blocks"] is None else options["pbo_blocks"])
     top = DEFAULT_TOP if options["spa_top"] is None else options["spa_top"]
-    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
-        raise ConfigError(f"--spa-top must be a whole number >= 1, not {top!r}")
+    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP:
+        raise ConfigError(f"--spa-top must be a whole number from 1 to {MAX_TOP:,} (each candidate's daily returns "
+                          f"travel with every engine task and are kept), not {top!r}")
     options["spa_top"] = top
     options["target"] = parse_target(options["target"])
     return options

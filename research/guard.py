@@ -40,6 +40,7 @@ from . import overfitting as of
 from .sweep import check_grid, default_limit, history_cases, sweep_chunks
 
 DEFAULT_TOP = 20  # SPA candidates: the best trials by the sweep's metric
+MAX_TOP = 1_000  # at most: 30 MB of daily returns per engine task over 2010-2024
 
 
 GUARD_EXTRAS = ("block sums", "block squares", "excess returns", "best rows", "best excess returns")  # what
@@ -223,7 +224,7 @@ def guard(name: str, collected: GuardCollector, grid: Grid, base: dict, feeds: F
         out["PBO"] = None
     pvalues = {k: _num(v) for k, v in pvalues.items()}  # None (n/a) when a candidate's returns are not finite
     out["SPA"] = {"benchmark": label, "p-value": pvalues["consistent"], "p-values": pvalues, "candidates": len(candidates),
-                  "note": f"the {len(candidates)} best trials by {metric} (of {trials:,}) against {label}; chosen after "
+                  "note": f"the {_best_trials(len(candidates))} by {metric} (of {trials:,}) against {label}; chosen after "
                           "seeing the data, so the p-value is a lower bound of the whole grid's"}
     spa_p = pvalues["consistent"]
     out["sentence"] = of.verdict(trials, deflated, out["PBO"], math.nan if spa_p is None else spa_p)  # n/a: no evidence
@@ -254,6 +255,10 @@ def reach(figures: dict[str, np.ndarray], target: dict, *, params_of=None, defla
         "shortfall [pp]": _num(short[closest]),
         "closest deflated Sharpe": _num(deflated_of(closest)) if deflated_of else None,
     }
+
+
+def _best_trials(count: int) -> str:
+    return "best trial" if count == 1 else f"{count:,} best trials"
 
 
 def _num(value) -> float | None:

@@ -329,7 +329,7 @@ def stationary_resample_sums(values: np.ndarray, *, reps: int, seed: int, block_
     prefix = np.zeros((2 * t + 1, k))
     np.cumsum(np.concatenate([values, values]), axis=0, out=prefix[1:])  # twice over: a block may wrap
     sums = np.empty((reps, k))
-    step = max(1, 250_000 // lengths.shape[1])  # rows per step: temporaries of ~250,000 x K floats
+    step = max(1, 2_000_000 // (lengths.shape[1] * k))  # resamples per step: temporaries of ~2,000,000 floats
     for lo in range(0, reps, step):
         s, u = starts[lo:lo + step], used[lo:lo + step]
         sums[lo:lo + step] = (prefix[s + u] - prefix[s]).sum(axis=1)
