@@ -245,7 +245,8 @@ def cmd_sweep(args) -> int:
         luck = guard(name, collected, grid, base, feeds, settings, top=options["spa_top"],
                      target=options["target"]) if collected else None
         if luck and blocks < options["pbo_blocks"]:
-            luck["PBO note"] = f"{sessions} sessions: {blocks} CSCV blocks instead of {options['pbo_blocks']} (2 sessions a block at least)"
+            short = f"{sessions} sessions: {blocks} CSCV blocks instead of {options['pbo_blocks']} (2 sessions a block at least)"
+            luck["PBO note"] = "; ".join(filter(None, [luck.get("PBO note"), short]))
         del collected
         lap("luck check")
         summary = summarize(output / RESULTS_FILE, grid, metric, x, y)

@@ -210,6 +210,8 @@ def luck_section(luck: dict) -> str:
         rows.append((f"PBO (CSCV, {luck['PBO blocks']} blocks, {luck['PBO splits']:,} of {luck['PBO all splits']:,} splits)",
                      _two(luck["PBO"])))
         rows.append(("Median out-of-sample rank of the in-sample best (1 = best)", _two(luck["OOS rank of the IS best"]["median"])))
+    else:
+        rows.append(("PBO (CSCV)", "n/a"))
     rows.append((f"SPA p-value vs {spa['benchmark']} ({spa['candidates']} candidates)", _two(spa["p-value"])))
     target = luck.get("target")
     if target:
@@ -223,6 +225,8 @@ def luck_section(luck: dict) -> str:
     table = pd.DataFrame(rows, columns=["Figure", "Value"]).set_index("Figure")
     parts = [f"<p><strong>{_text(luck['sentence'])}</strong></p>", html_table(table),
              f'<p class="note">SPA: {_text(spa["note"])}. Definitions in the README, "How much of a best is luck".</p>']
+    if luck.get("PBO note"):
+        parts.append(f'<p class="note">PBO: {_text(luck["PBO note"])}.</p>')
     if luck.get("PBO") is not None:
         bins = luck["OOS rank of the IS best"]["histogram"]
         fig = go.Figure(go.Bar(x=[f"{b['from']:.1f}-{b['to']:.1f}" for b in bins], y=[round(100 * b["share"], 2) for b in bins],

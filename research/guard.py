@@ -194,7 +194,9 @@ def guard(name: str, collected: GuardCollector, grid: Grid, base: dict, feeds: F
     if len(bench) != excess.shape[0]:
         raise ConfigError(f"the benchmark {label} has {len(bench)} sessions, the sweep's runs {excess.shape[0]}")
     pvalues = of.spa_pvalue(bench, excess, reps=reps, seed=seed)
-    result = of.pbo(moments, seed=seed) if trials >= 2 else None
+    identical = trials >= 2 and bool((moments.sums == moments.sums[:, :1]).all()
+                                      and (moments.squares == moments.squares[:, :1]).all())
+    result = of.pbo(moments, seed=seed) if trials >= 2 and not identical else None  # no choice: no overfitting
     sessions = excess.shape[0]
     sharpes = moments.sharpe()  # per session, every trial
     finite = sharpes[np.isfinite(sharpes)]
@@ -222,6 +224,9 @@ def guard(name: str, collected: GuardCollector, grid: Grid, base: dict, feeds: F
         out["OOS rank of the IS best"] = {"median": _num(float(np.median(result.ranks))), "histogram": result.rank_histogram()}
     else:
         out["PBO"] = None
+    if identical:
+        out["PBO note"] = (f"all {trials:,} trials have the same daily returns (no parameter of the grid changed the "
+                           "run on this period): there was nothing to choose, so PBO does not apply")
     pvalues = {k: _num(v) for k, v in pvalues.items()}  # None (n/a) when a candidate's returns are not finite
     out["SPA"] = {"benchmark": label, "p-value": pvalues["consistent"], "p-values": pvalues, "candidates": len(candidates),
                   "note": f"the {_best_trials(len(candidates))} by {metric} (of {trials:,}) against {label}; chosen after "

@@ -188,3 +188,20 @@ def test_sweep_command_prints_and_writes_the_luck_check(tmp_path, capsys):
         assert main([*args[:-4], "--spa-top", top, "--output", str(tmp_path / "d")]) == 2
         assert "--spa-top must be a whole number from 1 to 1,000" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
+
+
+def test_identical_trials_have_no_pbo(tmp_path, capsys):
+    """Levels the ratio never reaches in 2012-2013: every trial holds the cash sleeve, the same returns. Nothing was
+    chosen, so no overfitting figure (CSCV would count the tied median ranks as 'overfit': PBO 1.00)."""
+    args = ["sweep", "--strategy", "ratio-pair", "--engine", "fast", "--start", "2012-01-01", "--end", "2013-12-31",
+            "--grid", "zone_low=5,6", "--grid", "zone_high=7,8", "--grid", "stop=9", "--grid", "target=1", "--jobs", "1",
+            "--output", str(tmp_path / "flat")]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    table = pd.read_csv(tmp_path / "flat" / "sweep.csv")
+    assert table["Final value [$]"].nunique() == 1 and table["Rebalances"].max() == 1  # independently: all the same
+    luck = json.loads((tmp_path / "flat" / "sweep.json").read_text())["luck check"]
+    assert luck["PBO"] is None and luck["PBO note"].startswith("all 4 trials have the same daily returns")
+    assert "this best cannot be told apart from luck" in luck["sentence"] and "PBO" not in luck["sentence"]
+    assert "note: all 4 trials have the same daily returns" in printed
+    assert "PBO: all 4 trials have the same daily returns" in (tmp_path / "flat" / "report.html").read_text()
