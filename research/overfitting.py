@@ -383,6 +383,9 @@ def bootstrap_intervals(returns: pd.Series, riskfree: np.ndarray | float = 0.0, 
     out = {}
     for key, draws in (("CAGR [%]", _cagr(sample, span)), ("Sharpe", _sharpe(sample - rf_sample)),
                        ("Max drawdown [%]", _max_drawdown(sample))):
+        if np.isnan(draws).all():  # e.g. Sharpe of a run that never varies: no interval (and no numpy warning)
+            out[key] = (math.nan, math.nan)
+            continue
         low, high = np.nanpercentile(draws, tails)
         out[key] = (float(low), float(high))
     return out

@@ -231,3 +231,14 @@ def test_verdict_sentence():
                                                 "this best cannot be told apart from luck")
     assert of.verdict(5, 0.99, 0.1, 0.01).endswith("unlikely to be luck alone")
     assert of.verdict(5, 0.99, 0.7, 0.01).endswith("half the splits or more: this best is overfit")
+
+
+def test_interval_of_a_run_that_never_varies_is_empty_without_warnings():
+    import warnings
+
+    flat = pd.Series(np.zeros(300))  # idle cash earning 0%
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = of.bootstrap_intervals(flat, reps=50)
+    assert all(math.isnan(v) for v in out["Sharpe"]) and out["CAGR [%]"] == (0.0, 0.0)
+    assert out["Max drawdown [%]"] == (0.0, 0.0)
