@@ -18,10 +18,10 @@ from pathlib import Path
 
 from .bars import BUNDLED_DIR, read_csv_bars
 from .cerebro import FEED_NAMES, SIGNAL_ONLY
-from .cross_checks import RESIDUAL_MIN_MOVE, RESIDUAL_SIGMAS, closest_to_flag, partners
+from .cross_checks import DIVERGENCE_MOVE, RESIDUAL_MIN_MOVE, RESIDUAL_SIGMAS, closest_to_flag, partners
 from .data_checks import data_flags
 from .errors import DataError
-from .validate import ADJUSTMENT_MAX_RISE, ETF_MAX_DAILY_FACTOR, SPIKE_SIGMAS, largest_moves, traded_volume
+from .validate import ADJUSTMENT_MAX_RISE, ETF_MAX_DAILY_FACTOR, LEVEL_RANGES, SPIKE_SIGMAS, largest_moves, traded_volume
 
 RUN_ETFS = tuple(name for name in FEED_NAMES if name not in SIGNAL_ONLY) + ("BIL",)
 
@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     etfs = {s for s, (r, _) in role.items() if r == "ETF"}
     print(f"rules: spike >= {SPIKE_SIGMAS:g} sigma that reverses; ETF day beyond x{ETF_MAX_DAILY_FACTOR:g}; open within [low, high]; "
           f"adjustment factor rises <= {ADJUSTMENT_MAX_RISE:.0%} a day; cross-asset residual >= {RESIDUAL_SIGMAS:g} sigma "
-          f"and >= {RESIDUAL_MIN_MOVE:.0%}; no copied or shifted files")
+          f"and >= {RESIDUAL_MIN_MOVE:.0%}, or >= {DIVERGENCE_MOVE:g} (log) whatever the volatility; VIX within "
+          f"{LEVEL_RANGES['VIX'][0]:g}..{LEVEL_RANGES['VIX'][1]:g}; no copied or shifted files")
     for sym, frame in frames.items():
         z, column, close, factor = largest_moves(frame)
         print(f"{sym:6s} {role[sym][0]:6s} ({role[sym][1]}): largest one-day move {z:5.1f} sigma ({column}); largest "

@@ -14,7 +14,10 @@ suspect symbol, the date, both moves and the rule.
    move), so the rule names the symbol whose move is unexplained. Measured moves: raw Close, Adj Close and the open
    gap (Open against the previous Close, judged on the wider of the open-gap and close residual scales: an open
    may differ from its partner's as much as a whole day may). The day's own stats never judge it, so it catches
-   bad prints that revert, that hold, and a bad last bar.
+   bad prints that revert, that hold, and a bad last bar. A second bound needs no model of the day's volatility:
+   a pair that parts by ``DIVERGENCE_MOVE`` or more (``divergences``) is flagged too, for the crisis days on which
+   the robust bound is wide. Which of the two is named gets a second opinion from a third series co-moving with
+   both, when the load has one (``referee_of``: VIX for SPY and IWM; ``Referee``).
 2. Copies and shifts. In every block of ``BLOCK_SESSIONS`` sessions, for every two series (any role), daily Close
    returns equal (to ``SAME_RETURN_TOLERANCE``) on at least ``COPY_SHARE`` of the days, on the same session or one
    session apart, name a copied file; moves correlated at one session's lag at least ``SHIFT_CORRELATION`` (and
@@ -49,6 +52,9 @@ SHIFT_MARGIN = 0.3
 
 CROSS_RULE = (f"a move its co-moving partner does not explain: residual of a robust rolling model on the partner "
               f">= {RESIDUAL_SIGMAS:g} robust sigmas and >= {RESIDUAL_MIN_MOVE:.0%}")
+DIVERGENCE_MOVE = 0.15  # log: co-moving ETFs never part by this much in a day (real SPY/IWM at most 0.08, 2008-10-10)
+DIVERGENCE_RULE = (f"co-moving ETFs do not part by {DIVERGENCE_MOVE:g} (log) or more in a day, whatever the market's "
+                   "volatility (SPY and IWM at most 0.08 from 2000 to 2024, on 2008-10-10)")
 
 
 def _trailing(values: pd.Series, how: str) -> pd.Series:
@@ -72,17 +78,19 @@ def _clip(values: pd.Series) -> pd.Series:
     return pd.Series(np.clip(values.to_numpy(), -bound, bound), index=values.index)
 
 
-def residual_z(y: pd.Series, x: pd.Series, floor: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
+def residual_z(y: pd.Series, x: pd.Series, floor: pd.Series | None = None,
+               slack: float = BETA_SLACK) -> tuple[pd.Series, pd.Series]:
     """(robust z, residual) of ``y`` modelled on ``x`` (same index, no NaN) by the trailing robust model of rule 1.
 
-    ``floor``: a residual scale the day's scale may not fall below (the close scale, for open gaps)."""
+    ``floor``: a residual scale the day's scale may not fall below (the close scale, for open gaps); ``slack``: the
+    share of ``x``'s move added to the scale (BETA_SLACK; 0 for a referee, whose own moves may be large, as VIX's)."""
     cx, cy = _clip(x), _clip(y)
     beta = _trailing(cx * cy, "sum") / _trailing(cx * cx, "sum")
     residual = y - beta * x
     scale = ROBUST * _trailing(residual.abs(), "median")
     if floor is not None:
         scale = np.maximum(scale, floor)
-    spread = np.sqrt(scale ** 2 + (BETA_SLACK * x) ** 2)
+    spread = np.sqrt(scale ** 2 + (slack * x) ** 2)
     return residual / spread.where(spread > 0), residual
 
 
@@ -120,16 +128,21 @@ def pair_residuals(frames: dict[str, pd.DataFrame], a: str, b: str) -> list[tupl
     return out
 
 
-def pair_flags(frames: dict[str, pd.DataFrame], a: str, b: str) -> list[BarFlag]:
+def pair_flags(frames: dict[str, pd.DataFrame], a: str, b: str, referee: str | None = None) -> list[BarFlag]:
     """Rule 1 for ETFs ``a`` and ``b``: every day either's move is far from what the other's predicts, flagged
     on the symbol whose move is not explained. The way back from a flagged close on the next session (a residual
     undoing at least half of it) is the same event: it is named in that flag, not flagged again. A flagged close
     that undoes the previous session's close (a residual >= RESIDUAL_MIN_MOVE and >= half the bound, at least half
     undone) is that session's way back: the flag is dated on the previous session, where the bad print is (in a
-    volatile market the print alone may stay under the bound while its way back, judged on a calmer day, does not)."""
-    found = []  # (symbol, day, column, residual, detail)
+    volatile market the print alone may stay under the bound while its way back, judged on a calmer day, does not).
+    A pair alone cannot always tell which of the two is wrong (a bad print that cancels a real crash looks like
+    the partner's crash); with a ``referee`` (``referee_of``) the flag moves to the partner when the referee's move
+    explains the partner's at least twice as badly as the flagged symbol's."""
+    found = []  # (symbol, day, column, residual, detail, rule)
     returns_of: dict[tuple[str, pd.Timestamp], float] = {}
-    for y_sym, x_sym, column, z, residual, y, x in pair_residuals(frames, a, b):
+    modelled = pair_residuals(frames, a, b)
+    z_flagged: set[tuple[pd.Timestamp, str]] = set()
+    for y_sym, x_sym, column, z, residual, y, x in modelled:
         bad = (z.abs() >= RESIDUAL_SIGMAS) & (residual.abs() >= RESIDUAL_MIN_MOVE)
         if column != "Open":
             before = residual.shift(1)
@@ -141,29 +154,141 @@ def pair_flags(frames: dict[str, pd.DataFrame], a: str, b: str) -> list[BarFlag]
             under = "" if abs(z[day]) >= RESIDUAL_SIGMAS else " (under the bound alone; flagged by its way back)"
             found.append((y_sym, day, column, float(residual[day]),
                           f"{what} {_pct(y[day])} while {x_sym}'s was {_pct(x[day])}; the model on {x_sym} leaves "
-                          f"{_pct(residual[day])}, {abs(z[day]):.0f} robust sigmas of the pair's own history{under}"))
+                          f"{_pct(residual[day])}, {abs(z[day]):.0f} robust sigmas of the pair's own history "
+                          f"(a pair alone cannot always tell which file is wrong: check {x_sym}'s too){under}", CROSS_RULE, ""))
+            z_flagged.add((day, column))
             if column != "Open":
                 returns_of[(y_sym, day)] = float(residual[day])
+    for entry in divergences(modelled, z_flagged):
+        found.append(entry)
+        if entry[2] != "Open":
+            returns_of[(entry[0], entry[1])] = entry[3]
     sessions = frames[a].index.intersection(frames[b].index)
     flags, back = [], {}
-    for y_sym, day, column, residual, detail in found:
+    for y_sym, day, column, residual, detail, rule, reason in found:
         pos = sessions.get_loc(day)
         before = returns_of.get((y_sym, sessions[pos - 1])) if pos > 0 else None
         if before is not None and abs(residual + before) <= 0.5 * abs(before):
             back.setdefault((y_sym, sessions[pos - 1]), day)
             continue
-        flags.append((y_sym, day, column, detail))
-    return [BarFlag(sym, day, column, detail + (f"; undone on {back[(sym, day)].date()}" if (sym, day) in back else ""), CROSS_RULE)
-            for sym, day, column, detail in flags]
+        flags.append((y_sym, day, column, detail, rule, reason))
+    judge = Referee(frames, (a, b), referee) if referee and flags else None
+    out = []
+    for sym, day, column, detail, rule, reason in flags:
+        detail += f"; undone on {back[(sym, day)].date()}" if (sym, day) in back else ""
+        other = b if sym == a else a
+        verdict, why = judge.verdict(sym, other, day, column) if judge else (None, "")
+        if verdict == "swap":
+            sym, reason = other, why
+        elif verdict == "keep":
+            reason = why
+        out.append(BarFlag(sym, day, column, detail + (f"; {sym} is named: {reason}" if reason else ""), rule))
+    return out
+
+
+def referee_of(frames: dict[str, pd.DataFrame], a: str, b: str) -> str | None:
+    """A third series (any role, e.g. VIX for SPY and IWM) whose daily Close moves, clipped as in ``partners``,
+    correlate (either sign) at least COMOVING_CORRELATION with both ``a``'s and ``b``'s: the one that does so most.
+    None without one."""
+    others = [s for s in frames if s not in (a, b)]
+    if not others:
+        return None
+    moves = _aligned_moves({s: frames[s] for s in (a, b, *others)}, "Close")
+    scale = ROBUST * (moves - moves.median()).abs().median()
+    corr = moves.clip(-CLIP_SIGMAS * scale, CLIP_SIGMAS * scale, axis=1).corr(min_periods=MODEL_MIN_SESSIONS)
+    score = {s: min(abs(corr.at[s, a]), abs(corr.at[s, b])) for s in others}
+    score = {s: v for s, v in score.items() if np.isfinite(v)}
+    best = max(score, key=score.get, default=None)
+    return best if best is not None and score[best] >= COMOVING_CORRELATION else None
+
+
+class Referee:
+    """A third series' view of a pair's flagged day (``referee_of``): rule 1's model of each of the pair on it (its
+    moves on their common sessions, no slack: a referee's own moves may be large, as VIX's) and the sign of each
+    one's correlation with it."""
+
+    def __init__(self, frames: dict[str, pd.DataFrame], pair: tuple[str, str], name: str) -> None:
+        self.name = name
+        self.z: dict[str, dict[str, pd.Series]] = {}
+        self.moves: dict[str, dict[str, pd.Series]] = {}
+        self.sign: dict[str, float] = {}
+        self.scale: dict[str, dict[str, pd.Series]] = {}
+        for sym in pair:
+            common = frames[sym].index.intersection(frames[name].index)
+            if len(common) < MODEL_MIN_SESSIONS:
+                self.z = {}
+                return
+            mine = {k: v.iloc[1:] for k, v in _moves(frames[sym].loc[common]).items()}
+            ref = {k: v.iloc[1:] for k, v in _moves(frames[name].loc[common]).items()}
+            self.z[sym] = {column: residual_z(mine[column], ref[column], slack=0.0)[0] for column in mine}
+            self.moves[sym], self.moves[name] = mine, ref
+            self.scale[name] = {column: robust_scale(ref[column]) for column in ref}
+            self.sign[sym] = float(np.sign(_clip(mine["Close"]).corr(_clip(ref["Close"]))))
+
+    def verdict(self, flagged: str, other: str, day: pd.Timestamp, column: str) -> tuple[str | None, str]:
+        """("swap", why) when ``other`` rather than ``flagged`` is the wrong one on ``day``, ("keep", why) when the
+        referee confirms ``flagged``, (None, "") when it cannot tell. First the sign: on a day the referee moves by
+        at least 2 robust sigmas, a member whose move has the sign its correlation implies agrees with it, and the
+        one that does not is named. Else the size: a member whose move is at least twice as far (robust z) from
+        what the referee's predicts as the other's is named."""
+        if not self.z:
+            return None, ""
+        ref = self.moves[self.name][column].get(day, np.nan)
+        scale = self.scale[self.name][column].get(day, np.nan)
+        moved = {s: self.moves[s][column].get(day, np.nan) for s in (flagged, other)}
+        if abs(ref) >= 2.0 * scale:  # NaN compares False
+            agrees = {s: np.sign(moved[s]) == self.sign[s] * np.sign(ref) for s in (flagged, other)}
+            if agrees[flagged] != agrees[other]:
+                good, bad = (flagged, other) if agrees[flagged] else (other, flagged)
+                why = (f"{self.name} moved {_pct(ref)}, in line with {good}'s {_pct(moved[good])} and against "
+                       f"{bad}'s {_pct(moved[bad])}")
+                return ("swap" if bad == other else "keep"), why
+        z = {s: abs(self.z[s][column].get(day, np.nan)) for s in (flagged, other)}
+        for good, bad in ((flagged, other), (other, flagged)):
+            if z[bad] > 2.0 * z[good]:  # NaN compares False
+                why = (f"{self.name}'s move explains {good}'s ({z[good]:.1f} robust sigmas from its prediction) and not "
+                       f"{bad}'s ({z[bad]:.1f})")
+                return ("swap" if bad == other else "keep"), why
+        return None, ""
+
+
+def divergences(modelled: list[tuple], skip: set) -> list[tuple]:
+    """Rule 1's second bound: the days a pair parts by ``DIVERGENCE_MOVE`` or more (either one's residual on the
+    other), whatever its recent volatility, unless the robust bound flagged that day and column already (``skip``).
+    In a volatile market a print that holds can stay under the robust bound; no real day comes near this one. The
+    pair alone cannot say which file is wrong: the flag names the symbol whose move is larger against its own
+    trailing volatility, and the detail names both. ``modelled``: ``pair_residuals``; entries as ``pair_flags``'s."""
+    out = []
+    by_column: dict[str, list[tuple]] = {}
+    for entry in modelled:
+        by_column.setdefault(entry[2], []).append(entry)
+    for column, ((s1, s2, _, _, r1, m1, m2), (_, _, _, _, r2, _, _)) in by_column.items():
+        apart = (np.maximum(r1.abs(), r2.abs()) >= DIVERGENCE_MOVE).to_numpy()
+        own1, own2 = (m1.abs() / robust_scale(m1)), (m2.abs() / robust_scale(m2))
+        what = "open gap (Open against the previous Close)" if column == "Open" else f"{column} return"
+        for day in m1.index[apart]:
+            if (day, column) in skip:
+                continue
+            first = bool(own1[day] >= own2[day]) or not np.isfinite(own2[day])
+            sym, residual = (s1, r1[day]) if first else (s2, r2[day])
+            out.append((sym, day, column, float(residual),
+                        f"{what}: {s1} {_pct(m1[day])}, {s2} {_pct(m2[day])}: they part by "
+                        f"{max(abs(r1[day]), abs(r2[day])):.3f} (log), so {s1}'s or {s2}'s file is wrong on this day",
+                        DIVERGENCE_RULE,
+                        f"its move is the larger against its own volatility ({max(own1[day], own2[day]):.1f} against "
+                        f"{min(own1[day], own2[day]):.1f} robust sigmas)"))
+    return out
 
 
 def closest_to_flag(frames: dict[str, pd.DataFrame], a: str, b: str) -> tuple[float, float, float, str, str, pd.Timestamp] | None:
     """The margin of rule 1 on ``a`` and ``b``: the day nearest to a flag, as (nearness, |z|, |residual|, symbol,
     column, date), where nearness = min(|z| / RESIDUAL_SIGMAS, |residual| / RESIDUAL_MIN_MOVE) (a flag needs both
-    >= 1, so nearness >= 1 is a flag); None when they share too few sessions."""
+    >= 1), or |residual| / DIVERGENCE_MOVE when larger (``divergences``): nearness >= 1 is a flag; None when they
+    share too few sessions."""
     best = None
     for y_sym, _, column, z, residual, _, _ in pair_residuals(frames, a, b):
-        near = np.minimum(z.abs() / RESIDUAL_SIGMAS, residual.abs() / RESIDUAL_MIN_MOVE)
+        near = np.maximum(np.minimum(z.abs() / RESIDUAL_SIGMAS, residual.abs() / RESIDUAL_MIN_MOVE),
+                          residual.abs() / DIVERGENCE_MOVE)
         if near.notna().any() and (best is None or near.max() > best[0]):
             day = near.idxmax()
             best = (float(near.max()), float(abs(z[day])), float(abs(residual[day])), y_sym, column, day)
@@ -283,7 +408,7 @@ def cross_flags(frames: dict[str, pd.DataFrame], etfs) -> list[BarFlag]:
     """Rules 1 and 2 on validated ``frames`` ({symbol: bars}); rule 1 only between symbols in ``etfs``."""
     flags = []
     for a, b in partners(frames, etfs):
-        flags += pair_flags(frames, a, b)
+        flags += pair_flags(frames, a, b, referee_of(frames, a, b))
     shifted = copy_flags(frames)
     # the suspect of a copy or shift is the symbol found in such flags with more partners: a shifted IWM is shifted
     # against SPY and VIX, while SPY and VIX agree with each other

@@ -278,3 +278,41 @@ def test_a_print_in_a_volatile_market_is_dated_on_its_own_day():
     flags = data_flags(frames, {"SPY", "IWM"})
     assert {(f.symbol, str(f.date.date())) for f in flags} == {("IWM", "2008-10-20")}
     assert all("undone on 2008-10-21" in f.detail and "flagged by its way back" in f.detail for f in flags)
+
+
+def held_from_close(frames, symbol: str, day: str, factor: float) -> None:
+    """``symbol``'s close x ``factor`` on ``day`` and every price after it (a level error that starts at a close and
+    holds: no open gap shows it, and it never reverts)."""
+    frame = frames[symbol]
+    pos = frame.index.get_loc(pd.Timestamp(day))
+    frame.iloc[pos, [frame.columns.get_loc(c) for c in ("Close", "Adj Close")]] *= factor
+    frame.iloc[pos, frame.columns.get_loc("High")] = max(frame.iloc[pos]["High"], frame.iloc[pos]["Close"])
+    frame.iloc[pos, frame.columns.get_loc("Low")] = min(frame.iloc[pos]["Low"], frame.iloc[pos]["Close"])
+    frame.iloc[pos + 1:, [frame.columns.get_loc(c) for c in PRICES]] *= factor
+
+
+@pytest.mark.parametrize("symbol, day, factor", [
+    ("IWM", "2008-10-15", 1.2), ("IWM", "2008-10-22", 0.83), ("IWM", "2020-03-12", 1.2), ("IWM", "2011-08-08", 1.2),
+    ("SPY", "2008-10-09", 1.2), ("SPY", "2020-03-12", 1.2), ("SPY", "2020-03-18", 0.83)])
+def test_a_held_print_in_a_volatile_market_is_named_on_its_symbol(raw_csv, symbol, day, factor):
+    """+-20% from a close on that holds, on crisis days: the robust bound is wide there and no way back follows,
+    so the divergence bound catches it; when the print cancels a real crash (IWM x1.2 on 2020-03-12: -11% shown as
+    +7%, SPY -10%), VIX (up that day) names the symbol whose move goes against it."""
+    spy, iwm = raw_csv("SPY")["Adj Close"].pct_change(), raw_csv("IWM")["Adj Close"].pct_change()
+    partner = iwm if symbol == "SPY" else spy
+    real = (spy if symbol == "SPY" else iwm)[day]
+    shown = np.log1p(real) + np.log(factor)
+    assert abs(shown - np.log1p(partner[day])) > 0.10  # independently: the shown move parts from the partner's
+    assert (np.log1p(iwm) - np.log1p(spy)).abs().max() < 0.10  # as the real data never do (2000-2024)
+    frames = {s: read_csv_bars(BUNDLED_DIR / f"{s}.csv", s) for s in ("SPY", "IWM", "BIL", "VIX")}
+    held_from_close(frames, symbol, day, factor)
+    flags = [f for f in data_flags(frames, {"SPY", "IWM", "BIL"}) if abs((f.date - pd.Timestamp(day)).days) < 10]
+    assert {(f.symbol, str(f.date.date())) for f in flags} == {(symbol, day)}
+
+
+def test_without_a_referee_the_divergence_names_both_files():
+    frames = {s: read_csv_bars(BUNDLED_DIR / f"{s}.csv", s) for s in ("SPY", "IWM")}  # a ratio run: no VIX
+    held_from_close(frames, "IWM", "2008-10-22", 0.83)
+    flags = data_flags(frames, {"SPY", "IWM"})
+    assert {(f.symbol, str(f.date.date())) for f in flags} == {("IWM", "2008-10-22")}
+    assert all("IWM's or SPY's file is wrong" in f.detail and "do not part by 0.15" in f.rule for f in flags)
