@@ -49,9 +49,9 @@ KEPT_FIGURES = ("CAGR [%]", "Max drawdown [%]", "Sharpe")  # read by ``reach`` a
 
 
 def check_blocks(blocks) -> int:
-    """The CSCV block count: an even whole number >= 2 (ConfigError otherwise)."""
-    if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 2 or blocks % 2:
-        raise ConfigError(f"--pbo-blocks must be an even whole number >= 2, not {blocks!r}")
+    """The CSCV block count: an even whole number from 2 to ``overfitting.MAX_BLOCKS`` (ConfigError otherwise)."""
+    if isinstance(blocks, bool) or not isinstance(blocks, int) or not 2 <= blocks <= of.MAX_BLOCKS or blocks % 2:
+        raise ConfigError(f"--pbo-blocks must be an even whole number from 2 to {of.MAX_BLOCKS}, not {blocks!r}")
     return blocks
 
 

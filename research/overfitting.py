@@ -140,25 +140,44 @@ class PBOResult:
 # a seeded sample of complementary pairs of splits, at least MIN_SPLITS of them
 SPLIT_BUDGET = 6_500_000
 MIN_SPLITS = 1_000
+ENUMERATED_PAIRS = 100_000  # more pairs than this (S > 20 blocks): sampled without listing them all
+MAX_BLOCKS = 64  # --pbo-blocks at most (59 sessions a block over 2010-2024)
 
 
 def cscv_halves(blocks: int, trials: int = 0, *, seed: int = SEED) -> np.ndarray:
     """In-sample halves of the CSCV splits as a (2P x blocks) 0/1 matrix: P halves holding block 0, then their
     complements in the same order (the out-of-sample half of split i is row (i + P) mod 2P). Every one of the
-    C(blocks, blocks / 2) splits when ``trials`` x splits fits ``SPLIT_BUDGET``; else a seeded sample of pairs."""
+    C(blocks, blocks / 2) splits when ``trials`` x splits fits ``SPLIT_BUDGET``; else a seeded sample of pairs,
+    and beyond ``ENUMERATED_PAIRS`` pairs (more than 20 blocks) at most that many, drawn without listing them."""
     if blocks < 2 or blocks % 2:
         raise ValueError(f"CSCV needs an even number of blocks >= 2, not {blocks}")
-    first = [c for c in itertools.combinations(range(blocks), blocks // 2) if c[0] == 0]
-    pairs = len(first)
+    pairs = math.comb(blocks, blocks // 2) // 2
     keep = max(MIN_SPLITS, SPLIT_BUDGET // max(trials, 1)) // 2
-    if keep < pairs:
-        chosen = np.sort(np.random.default_rng(seed).choice(pairs, size=keep, replace=False))
-        first = [first[i] for i in chosen]
+    if pairs > ENUMERATED_PAIRS:
+        first = _sampled_halves(blocks, min(keep, ENUMERATED_PAIRS), seed)
+    else:
+        first = [c for c in itertools.combinations(range(blocks), blocks // 2) if c[0] == 0]
+        if keep < pairs:
+            chosen = np.sort(np.random.default_rng(seed).choice(pairs, size=keep, replace=False))
+            first = [first[i] for i in chosen]
     halves = np.zeros((2 * len(first), blocks))
     for i, row in enumerate(first):
         halves[i, list(row)] = 1.0
     halves[len(first):] = 1.0 - halves[:len(first)]
     return halves
+
+
+def _sampled_halves(blocks: int, count: int, seed: int) -> list[tuple[int, ...]]:
+    """``count`` distinct halves holding block 0, drawn uniformly (seeded) without listing all C(blocks, blocks / 2)
+    of them: block 0 and blocks / 2 - 1 of the others, drawn again when a half repeats."""
+    rng = np.random.default_rng(seed)
+    seen: dict[tuple[int, ...], None] = {}
+    while len(seen) < count:
+        for row in np.sort(rng.random((count, blocks - 1)).argsort(axis=1)[:, :blocks // 2 - 1] + 1, axis=1):
+            seen.setdefault((0, *map(int, row)), None)
+            if len(seen) == count:
+                break
+    return list(seen)
 
 
 def _half_scores(halves: np.ndarray, moments: BlockMoments, lo: int, hi: int) -> np.ndarray:

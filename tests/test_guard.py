@@ -184,6 +184,9 @@ def test_sweep_command_prints_and_writes_the_luck_check(tmp_path, capsys):
     assert "How much of this best is luck" in (tmp_path / "a" / "report.html").read_text()
     assert main([*args[:-4], "--pbo-blocks", "7", "--output", str(tmp_path / "c")]) == 2
     assert "--pbo-blocks must be an even whole number" in capsys.readouterr().err
+    for blocks in ("66", "100000"):
+        assert main([*args[:-4], "--pbo-blocks", blocks, "--output", str(tmp_path / "d")]) == 2
+        assert "--pbo-blocks must be an even whole number from 2 to 64" in capsys.readouterr().err
     for top in ("0", "1001"):
         assert main([*args[:-4], "--spa-top", top, "--output", str(tmp_path / "d")]) == 2
         assert "--spa-top must be a whole number from 1 to 1,000" in capsys.readouterr().err

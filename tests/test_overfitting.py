@@ -242,3 +242,22 @@ def test_interval_of_a_run_that_never_varies_is_empty_without_warnings():
         out = of.bootstrap_intervals(flat, reps=50)
     assert all(math.isnan(v) for v in out["Sharpe"]) and out["CAGR [%]"] == (0.0, 0.0)
     assert out["Max drawdown [%]"] == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("blocks, trials, splits", [(16, 100, 12870), (22, 10, 200_000), (64, 10_000, 1_000)])
+def test_cscv_halves_beyond_twenty_blocks_are_sampled_not_listed(blocks, trials, splits):
+    """C(64, 32) = 1.8e18 halves cannot be listed: a seeded sample of distinct complementary pairs, in well under a
+    second and a few MB (a listing killed the process at --pbo-blocks 100000)."""
+    import time
+
+    started = time.perf_counter()
+    halves = of.cscv_halves(blocks, trials)
+    assert time.perf_counter() - started < 5.0
+    pairs = len(halves) // 2
+    assert len(halves) == splits and (halves[:pairs] + halves[pairs:] == 1.0).all()
+    assert (halves[:pairs, 0] == 1.0).all() and (halves.sum(axis=1) == blocks // 2).all()
+    assert len({tuple(row) for row in halves[:pairs]}) == pairs  # distinct
+    assert (of.cscv_halves(blocks, trials) == halves).all()  # seeded
+    if blocks > 20:  # every other block is drawn about equally often
+        share = halves[:pairs, 1:].mean(axis=0)
+        assert np.abs(share - (blocks // 2 - 1) / (blocks - 1)).max() < 0.06
