@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import time
 from contextlib import closing
@@ -145,6 +146,8 @@ def parse_target(text: str | None) -> dict | None:
         cagr, drawdown = (float(v) for v in str(text).split(","))
     except ValueError:
         raise ConfigError(f"--target {text!r}: expected CAGR,MAXDD in percent, e.g. 15.2,-16.8, or 'card'") from None
+    if not (math.isfinite(cagr) and math.isfinite(drawdown)):
+        raise ConfigError(f"--target {text!r}: CAGR and max drawdown must be finite numbers, e.g. 15.2,-16.8")
     if drawdown > 0:
         raise ConfigError(f"--target {text!r}: the max drawdown is negative or 0, e.g. -16.8")
     return {"CAGR [%]": cagr, "Max drawdown [%]": drawdown}

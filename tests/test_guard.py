@@ -187,6 +187,9 @@ def test_sweep_command_prints_and_writes_the_luck_check(tmp_path, capsys):
     for blocks in ("66", "100000"):
         assert main([*args[:-4], "--pbo-blocks", blocks, "--output", str(tmp_path / "d")]) == 2
         assert "--pbo-blocks must be an even whole number from 2 to 64" in capsys.readouterr().err
+    for target in ("nan,-10", "15,inf"):
+        assert main([*args[:-1], target, "--output", str(tmp_path / "d")]) == 2
+        assert "CAGR and max drawdown must be finite numbers" in capsys.readouterr().err
     for top in ("0", "1001"):
         assert main([*args[:-4], "--spa-top", top, "--output", str(tmp_path / "d")]) == 2
         assert "--spa-top must be a whole number from 1 to 1,000" in capsys.readouterr().err
