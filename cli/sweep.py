@@ -23,6 +23,7 @@ from research.sweep import (
     ENGINES,
     MAX_COMBINATIONS,
     MAX_FAST_COMBINATIONS,
+    RANKED_METRICS,
     check_grid,
     default_limit,
     grid_from_config,
@@ -76,6 +77,16 @@ def metric_column(name: str, label: str = "--metric", columns=COMPARISON_COLUMNS
     raise ConfigError(f"{label} {name!r} is not one of: {', '.join(columns)} (the unit and case may be left out: sharpe, cagr)")
 
 
+def ranked_metric(name: str, label: str = "--metric") -> str:
+    """``metric_column``, refused (ConfigError naming ``label``) unless higher is better for it
+    (``research.sweep.RANKED_METRICS``): a sweep ranks its best first by the highest value."""
+    column = metric_column(name, label)
+    if column not in RANKED_METRICS:
+        raise ConfigError(f"{label} {name!r}: a sweep ranks the highest value first, and a higher {column} is not a "
+                          f"better result; rank by one of {', '.join(RANKED_METRICS)}")
+    return column
+
+
 def escape_help(text: str) -> str:
     """``text`` safe inside an argparse help string (argparse %-formats help: "CAGR [%]" would crash --help)."""
     return text.replace("%", "%%")
@@ -116,8 +127,9 @@ def add_subcommand(subparsers, parents: dict) -> None:
     parser.add_argument("--strategy", help="registered strategy to sweep (default: rotation, or [sweep] strategy)")
     parser.add_argument("--grid", action="append", default=[], metavar="KEY=VALUES",
                         help="parameter values, repeatable: KEY=START:STOP:STEP or KEY=V1,V2,off")
-    parser.add_argument("--metric", help=f"metric of the heatmap, a comparison column; the unit and case may be left out, "
-                                         f"e.g. sharpe, cagr (default: {escape_help(DEFAULT_METRIC)})")
+    parser.add_argument("--metric", help=f"what ranks the combinations (highest first) and colours the heatmap: one of "
+                                         f"{escape_help(', '.join(RANKED_METRICS))}; the unit and case may be left "
+                                         f"out, e.g. sharpe, cagr (default: {escape_help(DEFAULT_METRIC)})")
     parser.add_argument("--x", help="heatmap x parameter (default: the first grid key)")
     parser.add_argument("--y", help="heatmap y parameter (default: the second grid key)")
     parser.add_argument("--output", help=f"output folder (default: {DEFAULT_OUTPUT})")
@@ -187,7 +199,7 @@ def sweep_options(args, config: dict, section_name: str = "sweep") -> dict:
     options["metric"] = options["metric"] or DEFAULT_METRIC
     options["executor"] = options["executor"] or "local"
     options["output"] = output_folder(options["output"], origin(args, "output", section_name), getattr(args, "default_output", DEFAULT_OUTPUT))
-    options["metric"] = metric_column(options["metric"], origin(args, "metric", section_name))
+    options["metric"] = ranked_metric(options["metric"], origin(args, "metric", section_name))
     options["pbo_blocks"] = check_blocks(overfitting.DEFAULT_BLOCKS if options["pbo_blocks"] is None else options["pbo_blocks"])
     top = DEFAULT_TOP if options["spa_top"] is None else options["spa_top"]
     if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP:

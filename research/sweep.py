@@ -32,6 +32,9 @@ from engines.params import ConfigError, format_param, parse_value
 from feeds import FeedSet
 
 DEFAULT_METRIC = "CAGR [%]"
+RANKED_METRICS = ("CAGR [%]", "Sharpe", "Sortino", "Max drawdown [%]", "Calmar", "Monthly win rate [%]", "Final value [$]")
+# the comparison columns a sweep may rank by: higher is better for each (a drawdown is negative); volatility,
+# turnover, switches, rebalances and exposure are not better higher, nor lower by themselves
 
 
 ENGINES = ("backtrader", "fast")

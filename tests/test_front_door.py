@@ -118,6 +118,10 @@ CASES = [
     ("--metric ambiguous", ["sweep", "--grid", "lookback=21,63", "--metric", "s", *JUNE], 2,
      "--metric 's' is ambiguous: it could be Sharpe, Sortino, Switches per year"),
     ("--metric unknown", ["sweep", "--grid", "lookback=21,63", "--metric", "alpha", *JUNE], 2, "--metric 'alpha' is not one of"),
+    ("--metric not better higher", ["sweep", "--grid", "lookback=21,63", "--metric", "volatility", *JUNE], 2,
+     "a higher Volatility [%] is not a better result"),
+    ("--metric on walkforward", ["walkforward", "--grid", "lookback=21,63", "--metric", "turnover", *JUNE], 2,
+     "a higher Turnover [x/yr] is not a better result"),
     ("--accept-bar unknown symbol", ["--accept-bar", "XYZ:2019-06-10", *JUNE, *ONE], 2,
      "--accept-bar XYZ:2019-06-10: no symbol XYZ in the data"),
 ]
