@@ -145,6 +145,17 @@ def sortino(returns: pd.Series, riskfree: Riskfree = 0.0, periods: int = TRADING
     return float(excess.mean() * periods / (downside * math.sqrt(periods))) if downside > 0 else float("nan")
 
 
+def first_of_each(*tables: np.ndarray) -> np.ndarray:
+    """Positions (ascending) of the first of each distinct row of ``tables`` side by side (each (rows x k)): runs
+    whose rows are equal in every table (e.g. the same block moments: the same returns) are one. Rows are told apart
+    by a 64-bit hash of their bytes (pandas), ~0.25 s for 1,000,000 rows of 32 numbers."""
+    rows = np.ascontiguousarray(np.hstack([np.asarray(t, dtype=float) for t in tables]))
+    if not len(rows):
+        return np.zeros(0, dtype=np.int64)
+    hashes = pd.util.hash_pandas_object(pd.DataFrame(rows, copy=False), index=False).to_numpy()
+    return np.sort(np.unique(hashes, return_index=True)[1])
+
+
 def block_edges(sessions: int, blocks: int) -> np.ndarray:
     """The first row of each of ``blocks`` consecutive blocks of ``sessions`` rows, as equal as whole rows allow
     (the first ``sessions % blocks`` blocks one row longer, as ``np.array_split``): ``np.add.reduceat`` offsets."""

@@ -202,6 +202,7 @@ def luck_section(luck: dict) -> str:
 
     spa = luck["SPA"]
     rows = [("Trials", f"{luck['trials']:,}"),
+            ("Distinct trials (different daily returns)", f"{luck.get('distinct trials', luck['trials']):,}"),
             (f"Best by {luck['metric']}", ", ".join(f"{k}={format_param(v)}" for k, v in luck["best"].items())),
             ("Sharpe of the best (annualised, excess)", _two(luck["best Sharpe"])),
             ("Best Sharpe expected from luck alone", _two(luck["expected best Sharpe of luck"])),

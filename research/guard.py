@@ -71,8 +71,8 @@ def measured_sessions(feeds: FeedSet) -> int:
 class GuardCollector:
     """What the check keeps of a sweep as its chunks stream by (``add``): per trial the block sums and sums of squares
     of its excess returns (2 x blocks floats), the metric and ``KEPT_FIGURES``; the excess returns of the ``top``
-    best trials by the metric so far (the fast engine's chunks send their own ``top`` best: the sweep's ``top``
-    best are among them), and on Backtrader every run's (float32). ``add`` gives the chunk back without these
+    best distinct trials by the metric so far (the fast engine's chunks send their own ``top`` best distinct: the
+    sweep's are among them), and on Backtrader every run's (float32). ``add`` gives the chunk back without these
     extras, for the results file."""
 
     def __init__(self, size: int, blocks: int, sessions: int, metric: str, top: int = DEFAULT_TOP) -> None:
@@ -98,10 +98,13 @@ class GuardCollector:
             self.returns[lo + j] = row
         for index, row in zip(chunk.extras.get("best rows", ()), chunk.extras.get("best excess returns", ())):
             self.best[int(index)] = row
-        if len(self.best) > self.top:  # keep the best ``top``: the figures of every kept row are in by now
+        if len(self.best) > self.top:  # keep the best ``top`` distinct: the moments of every kept row are in by now
             kept = np.sort(np.fromiter(self.best, dtype=np.int64))  # grid order: ties go to the lower index
-            for index in kept[best_first(self.figures[self.metric][kept])[self.top:]]:
-                del self.best[int(index)]
+            first = kept[stats.first_of_each(self.sums[:, kept].T, self.squares[:, kept].T)]
+            keep = set(first[best_first(self.figures[self.metric][first])[:self.top]].tolist())
+            for index in kept:
+                if int(index) not in keep:
+                    del self.best[int(index)]
         return Chunk(chunk.first, chunk.columns, {k: v for k, v in chunk.extras.items() if k not in GUARD_EXTRAS})
 
     @property
@@ -188,29 +191,31 @@ def guard(name: str, collected: GuardCollector, grid: Grid, base: dict, feeds: F
     trials = collected.size
     order = best_first(collected.figures[metric])
     best = int(order[0])
-    candidates = order[:max(1, min(collected.top if top is None else top, trials))]
+    kept = moments.distinct()  # trials with the same returns count once: N, the Sharpe variance, CSCV, SPA
+    distinct = len(kept)
+    candidates = order[np.isin(order, kept)][:max(1, min(collected.top if top is None else top, distinct))]
     label, bench = benchmark_returns(feeds, settings)  # a wrong --benchmark fails before any work
     excess = candidate_returns(name, collected, grid, base, candidates, feeds, settings)
     if len(bench) != excess.shape[0]:
         raise ConfigError(f"the benchmark {label} has {len(bench)} sessions, the sweep's runs {excess.shape[0]}")
     pvalues = of.spa_pvalue(bench, excess, reps=reps, seed=seed)
-    identical = trials >= 2 and bool((moments.sums == moments.sums[:, :1]).all()
-                                      and (moments.squares == moments.squares[:, :1]).all())
-    result = of.pbo(moments, seed=seed) if trials >= 2 and not identical else None  # no choice: no overfitting
+    identical = trials >= 2 and distinct == 1
+    result = of.pbo(moments.select(kept), seed=seed) if distinct >= 2 else None  # no choice: no overfitting
     sessions = excess.shape[0]
     sharpes = moments.sharpe()  # per session, every trial
-    finite = sharpes[np.isfinite(sharpes)]
+    finite = sharpes[kept][np.isfinite(sharpes[kept])]
     variance = float(np.var(finite, ddof=1)) if len(finite) > 1 else 0.0
     skew, kurtosis = of.shape_of(excess[:, 0])
-    deflated = of.deflated_sharpe(float(sharpes[best]), trials, variance, sessions, skew, kurtosis)
+    deflated = of.deflated_sharpe(float(sharpes[best]), distinct, variance, sessions, skew, kurtosis)
     root = math.sqrt(stats.TRADING_DAYS)
     out = {
         "trials": trials,
+        "distinct trials": distinct,
         "metric": metric,
         "best": grid.combo(best),
         "best Sharpe": _num(sharpes[best] * root),
         "deflated Sharpe": _num(deflated),
-        "expected best Sharpe of luck": _num(of.expected_max_sharpe(trials, variance) * root),
+        "expected best Sharpe of luck": _num(of.expected_max_sharpe(distinct, variance) * root),
         "Sharpe std across trials": _num(math.sqrt(variance) * root),
         "best skew": _num(skew),
         "best kurtosis": _num(kurtosis),
@@ -229,14 +234,15 @@ def guard(name: str, collected: GuardCollector, grid: Grid, base: dict, feeds: F
                            "run on this period): there was nothing to choose, so PBO does not apply")
     pvalues = {k: _num(v) for k, v in pvalues.items()}  # None (n/a) when a candidate's returns are not finite
     out["SPA"] = {"benchmark": label, "p-value": pvalues["consistent"], "p-values": pvalues, "candidates": len(candidates),
-                  "note": f"the {_best_trials(len(candidates))} by {metric} (of {trials:,}) against {label}; chosen after "
+                  "note": f"the {_best_trials(len(candidates))} by {metric} (of {distinct:,} distinct) against {label}; chosen after "
                           "seeing the data, so the p-value is a lower bound of the whole grid's"}
     spa_p = pvalues["consistent"]
-    out["sentence"] = of.verdict(trials, deflated, out["PBO"], math.nan if spa_p is None else spa_p)  # n/a: no evidence
+    out["sentence"] = of.verdict(trials, deflated, out["PBO"], math.nan if spa_p is None else spa_p,  # n/a: no evidence
+                                 distinct=distinct)
     if target:
         def deflated_of(row: int) -> float:
             returns = candidate_returns(name, collected, grid, base, np.array([row]), feeds, settings)[:, 0]
-            return of.deflated_sharpe(float(sharpes[row]), trials, variance, sessions, *of.shape_of(returns))
+            return of.deflated_sharpe(float(sharpes[row]), distinct, variance, sessions, *of.shape_of(returns))
 
         out["target"] = reach(collected.figures, target, params_of=grid.combo, deflated_of=deflated_of)
     return out
@@ -272,9 +278,11 @@ def _num(value) -> float | None:
 
 def guard_text(out: dict) -> str:
     """The guard as lines of text for the terminal, under the ranked table."""
-    lines = [f"Luck check ({out['trials']:,} trials, best by {out['metric']}):",
+    distinct = out.get("distinct trials", out["trials"])
+    some = f", {distinct:,} distinct" if distinct != out["trials"] else ""
+    lines = [f"Luck check ({out['trials']:,} trials{some}, best by {out['metric']}):",
              f"  deflated Sharpe of the best: {_two(out['deflated Sharpe'])} (probability its true Sharpe is above 0; "
-             f"its Sharpe {_two(out['best Sharpe'])}, the best of {out['trials']:,} lucky trials would show "
+             f"its Sharpe {_two(out['best Sharpe'])}, the best of {distinct:,} lucky trials would show "
              f"{_two(out['expected best Sharpe of luck'])})"]
     if out.get("PBO") is not None:
         lines.append(f"  PBO (CSCV, {out['PBO blocks']} blocks, {out['PBO splits']:,} of {out['PBO all splits']:,} splits): "

@@ -27,6 +27,8 @@ import pandas as pd
 from scipy import stats as sps
 from threadpoolctl import threadpool_limits
 
+from analyzers import stats
+
 EULER_GAMMA = 0.5772156649015329
 DEFAULT_BLOCKS = 16  # CSCV blocks: C(16, 8) = 12,870 splits (Bailey et al. use 16)
 BOOTSTRAP_REPS = 1000
@@ -62,6 +64,12 @@ class BlockMoments:
 
     def select(self, trials) -> "BlockMoments":
         return BlockMoments(self.counts, self.sums[:, trials], self.squares[:, trials])
+
+    def distinct(self) -> np.ndarray:
+        """Positions of the first trial of each distinct return series, in trial order: trials with the same block
+        moments (every sum and sum of squares equal: a parameter that changed nothing) are one trial. They are told
+        apart by a hash of their bytes (``analyzers.stats.first_of_each``)."""
+        return stats.first_of_each(self.sums.T, self.squares.T)
 
     def sharpe(self) -> np.ndarray:
         """Each trial's Sharpe per session over all blocks (mean / sample std of its excess returns, not annualised)."""
@@ -429,11 +437,14 @@ def inside(value: float, interval: tuple[float, float]) -> bool:
 
 # ------------------------------------------------------------------------------------------- the sentence
 
-def verdict(trials: int, deflated: float, pbo_value: float | None, spa_p: float | None, *, level: float = 0.05) -> str:
+def verdict(trials: int, deflated: float, pbo_value: float | None, spa_p: float | None, *, level: float = 0.05,
+            distinct: int | None = None) -> str:
     """One plain sentence on the best of a sweep, e.g. "best of 1,000 trials; deflated Sharpe 0.41; PBO 0.38; SPA
-    p-value 0.62: this best cannot be told apart from luck". The best holds up when its deflated Sharpe is at least
-    1 - ``level``, PBO below 0.5 and the SPA p-value (when given) at most ``level``."""
-    parts = [f"best of {trials:,} trial{'s' if trials != 1 else ''}", f"deflated Sharpe {_two(deflated)}"]
+    p-value 0.62: this best cannot be told apart from luck" ("best of 1,000 trials (600 distinct)" when only
+    ``distinct`` of them differ). The best holds up when its deflated Sharpe is at least 1 - ``level``, PBO below 0.5
+    and the SPA p-value (when given) at most ``level``."""
+    some = f" ({distinct:,} distinct)" if distinct is not None and distinct != trials else ""
+    parts = [f"best of {trials:,} trial{'s' if trials != 1 else ''}{some}", f"deflated Sharpe {_two(deflated)}"]
     if pbo_value is not None:
         parts.append(f"PBO {_two(pbo_value)}")
     if spa_p is not None:

@@ -97,9 +97,12 @@ def test_sweep_keeps_the_returns_of_its_best_trials(feeds, cash):
     swept = guarded_sweep("rotation", grid, feeds, SETTINGS, engine="fast", jobs=1, progress=False, blocks=4, chunk=3,
                           top=2, metric="Sharpe")
     sharpe = swept.table["Sharpe"].to_numpy()
-    expected = sorted(range(len(sharpe)), key=lambda i: (-sharpe[i], i))[:2]
+    figures = swept.table.drop(columns=list(grid)).round(12).astype(str).agg("|".join, axis=1)
+    first = set(figures.drop_duplicates().index)  # one run per distinct set of figures: the same returns
+    expected = [i for i in sorted(range(len(sharpe)), key=lambda i: (-sharpe[i], i)) if i in first][:2]
+    assert len(first) < len(sharpe)  # the grid has runs with the same returns: the kept two are distinct
     assert sorted(swept.collected.best) == sorted(expected)
-    assert list(best_first(sharpe)[:2]) == expected
+    assert [i for i in best_first(sharpe) if i in first][:2] == expected
     for row in expected:
         np.testing.assert_allclose(swept.collected.best[row], excess_of_run(feeds, cash, swept.grid.combo(row)), rtol=1e-9, atol=1e-13)
     empty = GuardCollector(swept.collected.size, 4, int(swept.moments.counts.sum()), "Sharpe", top=2)
@@ -117,10 +120,20 @@ def test_collector_keeps_the_global_best_whatever_the_order_of_chunks():
         part = values[lo:hi]
         own = np.lexsort((np.arange(hi - lo), -np.where(np.isnan(part), -np.inf, part)))[:3]
         columns = {k: part for k in ("Sharpe", "CAGR [%]", "Max drawdown [%]")}
-        extras = {"block sums": np.zeros((hi - lo, 2)), "block squares": np.zeros((hi - lo, 2)),
+        rows = np.arange(lo, hi, dtype=float)[:, None] * np.ones((1, 2))  # every trial's returns differ
+        extras = {"block sums": rows, "block squares": rows ** 2,
                   "best rows": own + lo, "best excess returns": np.full((len(own), 20), float(lo))}
         collector.add(Chunk(lo, columns, extras))
     assert sorted(collector.best) == [1, 2, 6]  # 3.0, then the first two 2.0s in grid order
+    same = GuardCollector(len(values), 2, 20, "Sharpe", top=3)  # now rows 1, 2, 5 and 8 have the same returns
+    for lo, hi in ((6, 9), (0, 3), (3, 6)):
+        part = values[lo:hi]
+        own = np.lexsort((np.arange(hi - lo), -np.where(np.isnan(part), -np.inf, part)))[:3]
+        rows = np.array([[7.0, 7.0] if i in (1, 2, 5, 8) else [i, i] for i in range(lo, hi)], dtype=float)
+        same.add(Chunk(lo, {k: part for k in ("Sharpe", "CAGR [%]", "Max drawdown [%]")},
+                       {"block sums": rows, "block squares": rows, "best rows": own + lo,
+                        "best excess returns": np.full((len(own), 20), float(lo))}))
+    assert sorted(same.best) == [1, 4, 6]  # 3.0, the first of the 2.0s, then 1.0: one run per return series
 
 
 def test_reach_finds_the_closest_trial():
@@ -211,3 +224,22 @@ def test_identical_trials_have_no_pbo(tmp_path, capsys):
     assert "this best cannot be told apart from luck" in luck["sentence"] and "PBO" not in luck["sentence"]
     assert "note: all 4 trials have the same daily returns" in printed
     assert "PBO: all 4 trials have the same daily returns" in (tmp_path / "flat" / "report.html").read_text()
+
+
+def test_trials_with_the_same_returns_count_once(feeds, cash, raw_csv):
+    """VIX never reached 60 in 2017-2019 (independently: the raw CSV), so vix_level 60 and 70 change nothing:
+    4 trials, 2 distinct. N and the Sharpe variance of the deflated Sharpe are the 2 distinct ones' (Backtrader runs)."""
+    assert raw_csv("VIX").loc["2017-01-01":"2019-12-31", ["Open", "Close"]].max().max() < 60
+    grid = {"lookback": [21, 63], "vix_level": [60.0, 70.0]}
+    swept = guarded_sweep("rotation", grid, feeds, SETTINGS, engine="fast", jobs=1, progress=False, blocks=4)
+    out = guard("rotation", swept.collected, swept.grid, swept.base, feeds, SETTINGS)
+    assert out["trials"] == 4 and out["distinct trials"] == 2 and "(2 distinct)" in out["sentence"]
+    runs = {lb: excess_of_run(feeds, cash, {"lookback": lb, "vix_level": 60.0}) for lb in (21, 63)}
+    sharpes = {lb: r.mean() / r.std(ddof=1) for lb, r in runs.items()}
+    best_lb = out["best"]["lookback"]
+    best = runs[best_lb]
+    skew = ((best - best.mean()) ** 3).mean() / best.std() ** 3
+    kurt = ((best - best.mean()) ** 4).mean() / best.std() ** 4
+    expected = of.deflated_sharpe(sharpes[best_lb], 2, float(np.var(list(sharpes.values()), ddof=1)), len(best), skew, kurt)
+    assert out["deflated Sharpe"] == pytest.approx(expected, abs=1e-6)
+    assert out["SPA"]["candidates"] == 2 and out["PBO splits"] > 0

@@ -119,7 +119,8 @@ def simulate(name: str, combos: list[dict], feeds: FeedSet | Market, settings: R
     False). Sharpe and Sortino are in excess of ``market_riskfree``. ``blocks`` > 0 adds ``extras`` "block sums" and
     "block squares" (runs x blocks): ``stats.block_moments`` of each run's excess returns. ``best`` = (column, n)
     adds "best rows" (positions in ``combos``, best first by ``grid.best_first``) and "best excess returns" (n x
-    sessions: ``excess_returns``) of the ``n`` best runs by that column. ``curves`` keeps the equity curves without
+    sessions: ``excess_returns``) of the ``n`` best runs by that column (with ``blocks``, of distinct runs only: the
+    first of runs with the same block moments). ``curves`` keeps the equity curves without
     recording fills and decisions (``record`` keeps all)."""
     entry = resolve(name)
     kind = kind_of(entry.cls)
@@ -147,7 +148,10 @@ def simulate(name: str, combos: list[dict], feeds: FeedSet | Market, settings: R
               "block squares": np.concatenate([m[2] for m in moments], axis=1).T} if moments else None
     if best:
         column, count = best
-        chosen = best_first(columns[column])[:max(count, 0)]
+        order = best_first(columns[column])
+        if extras:  # one run of each distinct return series (the first): identical runs would fill the slots
+            order = order[np.isin(order, stats.first_of_each(extras["block sums"], extras["block squares"]))]
+        chosen = order[:max(count, 0)]
         extras = {**(extras or {}), "best rows": chosen,
                   "best excess returns": np.ascontiguousarray(excess_returns(equity.iloc[:, chosen], market, settings).T)}
     metrics = table_rows(columns) if rows or record else None
