@@ -128,7 +128,7 @@ def pair_residuals(frames: dict[str, pd.DataFrame], a: str, b: str) -> list[tupl
     return out
 
 
-def pair_flags(frames: dict[str, pd.DataFrame], a: str, b: str, referee: str | None = None) -> list[BarFlag]:
+def pair_flags(frames: dict[str, pd.DataFrame], a: str, b: str, *, second_opinion: bool = True) -> list[BarFlag]:
     """Rule 1 for ETFs ``a`` and ``b``: every day either's move is far from what the other's predicts, flagged
     on the symbol whose move is not explained. The way back from a flagged close on the next session (a residual
     undoing at least half of it) is the same event: it is named in that flag, not flagged again. A flagged close
@@ -136,8 +136,8 @@ def pair_flags(frames: dict[str, pd.DataFrame], a: str, b: str, referee: str | N
     undone) is that session's way back: the flag is dated on the previous session, where the bad print is (in a
     volatile market the print alone may stay under the bound while its way back, judged on a calmer day, does not).
     A pair alone cannot always tell which of the two is wrong (a bad print that cancels a real crash looks like
-    the partner's crash); with a ``referee`` (``referee_of``) the flag moves to the partner when the referee's move
-    explains the partner's at least twice as badly as the flagged symbol's."""
+    the partner's crash); with ``second_opinion``, when there are flags, a third series of ``frames``
+    (``referee_of``) may move a flag to the partner (``Referee.verdict``)."""
     found = []  # (symbol, day, column, residual, detail, rule)
     returns_of: dict[tuple[str, pd.Timestamp], float] = {}
     modelled = pair_residuals(frames, a, b)
@@ -172,7 +172,8 @@ def pair_flags(frames: dict[str, pd.DataFrame], a: str, b: str, referee: str | N
             back.setdefault((y_sym, sessions[pos - 1]), day)
             continue
         flags.append((y_sym, day, column, detail, rule, reason))
-    judge = Referee(frames, (a, b), referee) if referee and flags else None
+    referee = referee_of(frames, a, b) if second_opinion and flags else None  # only when there is a flag to judge
+    judge = Referee(frames, (a, b), referee) if referee else None
     out = []
     for sym, day, column, detail, rule, reason in flags:
         detail += f"; undone on {back[(sym, day)].date()}" if (sym, day) in back else ""
@@ -187,15 +188,12 @@ def pair_flags(frames: dict[str, pd.DataFrame], a: str, b: str, referee: str | N
 
 
 def referee_of(frames: dict[str, pd.DataFrame], a: str, b: str) -> str | None:
-    """A third series (any role, e.g. VIX for SPY and IWM) whose daily Close moves, clipped as in ``partners``,
-    correlate (either sign) at least COMOVING_CORRELATION with both ``a``'s and ``b``'s: the one that does so most.
-    None without one."""
+    """A third series (any role, e.g. VIX for SPY and IWM) whose daily Close moves correlate (``comovement``, either
+    sign) at least COMOVING_CORRELATION with both ``a``'s and ``b``'s: the one that does so most. None without one."""
     others = [s for s in frames if s not in (a, b)]
     if not others:
         return None
-    moves = _aligned_moves({s: frames[s] for s in (a, b, *others)}, "Close")
-    scale = ROBUST * (moves - moves.median()).abs().median()
-    corr = moves.clip(-CLIP_SIGMAS * scale, CLIP_SIGMAS * scale, axis=1).corr(min_periods=MODEL_MIN_SESSIONS)
+    corr = comovement({s: frames[s] for s in (a, b, *others)}, "Close")
     score = {s: min(abs(corr.at[s, a]), abs(corr.at[s, b])) for s in others}
     score = {s: v for s, v in score.items() if np.isfinite(v)}
     best = max(score, key=score.get, default=None)
@@ -301,6 +299,14 @@ def _aligned_moves(frames: dict[str, pd.DataFrame], column: str) -> pd.DataFrame
     return pd.DataFrame({s: np.log(frame[column]).diff() for s, frame in frames.items()})
 
 
+def comovement(frames: dict[str, pd.DataFrame], column: str) -> pd.DataFrame:
+    """Correlations of the symbols' daily log moves of ``column`` (each clipped at CLIP_SIGMAS robust sigmas of its
+    whole history, so a bad print cannot make or break a link), over at least MODEL_MIN_SESSIONS common sessions."""
+    moves = _aligned_moves(frames, column)
+    scale = ROBUST * (moves - moves.median()).abs().median()
+    return moves.clip(-CLIP_SIGMAS * scale, CLIP_SIGMAS * scale, axis=1).corr(min_periods=MODEL_MIN_SESSIONS)
+
+
 def partners(frames: dict[str, pd.DataFrame], etfs) -> list[tuple[str, str]]:
     """Rule 1's pairs: each ETF with the ETF it co-moves with most, when their daily total returns (each clipped at
     CLIP_SIGMAS robust sigmas of its whole history, so a bad print cannot make or break a pair) correlate at least
@@ -309,9 +315,7 @@ def partners(frames: dict[str, pd.DataFrame], etfs) -> list[tuple[str, str]]:
     symbols = sorted(set(etfs) & set(frames))
     if len(symbols) < 2:
         return []
-    moves = _aligned_moves({s: frames[s] for s in symbols}, "Adj Close")
-    scale = ROBUST * (moves - moves.median()).abs().median()
-    corr = moves.clip(-CLIP_SIGMAS * scale, CLIP_SIGMAS * scale, axis=1).corr(min_periods=MODEL_MIN_SESSIONS)
+    corr = comovement({s: frames[s] for s in symbols}, "Adj Close")
     pairs = set()
     for sym in symbols:
         others = corr[sym].drop(sym).dropna()
@@ -408,7 +412,7 @@ def cross_flags(frames: dict[str, pd.DataFrame], etfs) -> list[BarFlag]:
     """Rules 1 and 2 on validated ``frames`` ({symbol: bars}); rule 1 only between symbols in ``etfs``."""
     flags = []
     for a, b in partners(frames, etfs):
-        flags += pair_flags(frames, a, b, referee_of(frames, a, b))
+        flags += pair_flags(frames, a, b)
     shifted = copy_flags(frames)
     # the suspect of a copy or shift is the symbol found in such flags with more partners: a shifted IWM is shifted
     # against SPY and VIX, while SPY and VIX agree with each other
